@@ -1,0 +1,150 @@
+"""The record of every build, so djbake can say which image to select.
+
+SQLite under build/ by default (no set-up); DJBAKE_CATALOG points elsewhere.
+Each write is one transaction, so two builds at once both land whole.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from builder.template import ROOT
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    build_id TEXT NOT NULL,
+    image TEXT NOT NULL,
+    version TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    region TEXT NOT NULL,
+    artifact TEXT NOT NULL,
+    sha256 TEXT,
+    git_commit TEXT,
+    spec_hash TEXT,
+    os TEXT,
+    tools TEXT NOT NULL DEFAULT '{}',
+    timings TEXT NOT NULL DEFAULT '{}',
+    verified INTEGER NOT NULL DEFAULT 0,
+    verification TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'available',
+    extra TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_select ON images (provider, image, region, verified, created_at);
+"""
+
+JSON_FIELDS = ("tools", "timings", "verification", "extra")
+
+
+@dataclass
+class Entry:
+    build_id: str
+    image: str
+    version: str
+    provider: str
+    region: str
+    artifact: str
+    sha256: str | None = None
+    git_commit: str | None = None
+    spec_hash: str | None = None
+    os: str | None = None
+    tools: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    verified: bool = False
+    verification: dict = field(default_factory=dict)
+    state: str = "available"
+    extra: dict = field(default_factory=dict)
+    created_at: float = field(default_factory=time.time)
+    id: int | None = None
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("DJBAKE_CATALOG") or ROOT / "build" / "catalog.sqlite")
+
+
+class Catalog:
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA busy_timeout = 60000")
+            yield db
+        finally:
+            db.close()
+
+    def add(self, entries: list[Entry]) -> list[int]:
+        """Record all entries of one build in one transaction: all or none."""
+        ids = []
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for e in entries:
+                    row = asdict(e)
+                    row.pop("id")
+                    for key in JSON_FIELDS:
+                        row[key] = json.dumps(row[key], sort_keys=True)
+                    row["verified"] = int(row["verified"])
+                    cols = ", ".join(row)
+                    marks = ", ".join("?" for _ in row)
+                    cur = db.execute(f"INSERT INTO images ({cols}) VALUES ({marks})", list(row.values()))
+                    ids.append(cur.lastrowid)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return ids
+
+    def update(self, entry_id: int, **changes) -> None:
+        for key in JSON_FIELDS:
+            if key in changes:
+                changes[key] = json.dumps(changes[key], sort_keys=True)
+        if "verified" in changes:
+            changes["verified"] = int(changes["verified"])
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        with self._connect() as db:
+            db.execute(f"UPDATE images SET {sets} WHERE id = ?", [*changes.values(), entry_id])
+
+    def query(self, provider: str | None = None, image: str | None = None, region: str | None = None,
+              verified: bool | None = None, state: str | None = "available") -> list[Entry]:
+        where, args = [], []
+        for col, val in (("provider", provider), ("image", image), ("region", region), ("state", state)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        if verified is not None:
+            where.append("verified = ?")
+            args.append(int(verified))
+        sql = "SELECT * FROM images" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY created_at DESC, id DESC"
+        with self._connect() as db:
+            return [_entry(r) for r in db.execute(sql, args)]
+
+    def get(self, entry_id: int) -> Entry | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM images WHERE id = ?", (entry_id,)).fetchone()
+        return _entry(row) if row else None
+
+    def latest(self, provider: str, image: str | None = None, region: str | None = None) -> Entry | None:
+        found = self.query(provider=provider, image=image, region=region, verified=True)
+        return found[0] if found else None
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    data = dict(row)
+    for key in JSON_FIELDS:
+        data[key] = json.loads(data[key] or "{}")
+    data["verified"] = bool(data["verified"])
+    return Entry(**data)

@@ -1,0 +1,29 @@
+"""DigitalOcean (Packer builder digitalocean)."""
+from __future__ import annotations
+
+import re
+
+from builder.providers import base
+
+
+class Provider(base.Provider):
+    name = "digitalocean"
+    title = "DigitalOcean"
+    builder_type = "digitalocean"
+    plugin = "digitalocean"
+    credentials = (base.Credential("DIGITALOCEAN_TOKEN", "digitalocean_token", help="an API token with write scope"),)
+
+    def source(self) -> dict:
+        regions = self.regions
+        return {
+            "api_token": "${var.digitalocean_token}",
+            "image": self.settings.source_image or self.os_image()["image"],
+            "region": regions[0],
+            "size": self.instance_size,
+            "snapshot_name": self.artifact_name(),
+            "snapshot_regions": regions,
+            # Droplet tags are bare words: provenance is in the snapshot name.
+            "tags": ["djbake", f"djbake-{self.spec.name}"]
+            + [re.sub(r"[^A-Za-z0-9_:-]", "-", f"{k}-{v}") for k, v in self.settings.tags.items()],
+            "ssh_username": "root",
+        }

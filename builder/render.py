@@ -1,0 +1,70 @@
+"""`djbake render` and `djbake validate`: spec -> templates -> packer validate."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import packer as packer_mod
+from builder import providers, template
+from builder.errors import UserError
+from builder.spec import Spec
+from builder.template import ROOT
+
+BUILD_DIR = ROOT / "build"
+
+
+def out_dir(spec: Spec, provider: str, base: Path | None = None) -> Path:
+    return (base or BUILD_DIR) / spec.name / provider
+
+
+def render(spec: Spec, provider_names: list[str], packer: packer_mod.Packer | None,
+           base: Path | None = None, provenance: dict[str, str] | None = None) -> list[template.Rendered]:
+    needs_plugins = bool(packer and packer.needs_plugins)
+    # Build every template in memory first: nothing is written if one fails.
+    version = packer.version if packer else (1, 6, 6)
+    provs = [providers.get(name)(spec, version) for name in provider_names]
+    for p in provs:
+        template.render_files(spec, p, needs_plugins)
+    return [template.write(spec, p, out_dir(spec, p.name, base), needs_plugins, provenance) for p in provs]
+
+
+@dataclass
+class Validation:
+    provider: str
+    ok: bool
+    how: str
+    output: str
+
+
+def validate(spec: Spec, rendered: template.Rendered, provider_name: str,
+             packer: packer_mod.Packer) -> Validation:
+    provider = providers.get(provider_name)(spec, packer.version)
+    if packer.version < packer_mod.BUILTINS_UNTIL and provider.plugin and not _builtin(packer, provider):
+        # Debian's Packer lacks this builder and cannot install plugins.
+        from builder import plugin_schema
+
+        problems = plugin_schema.check(provider.builder_type, provider.source())
+        return Validation(provider_name, not problems, "plugin schema (no builder in this Packer)",
+                          "; ".join(problems) or "ok")
+    packer_mod.init(packer, rendered.directory)
+    if provider.validate_needs_account and not provider.has_credentials():
+        ok, output = packer_mod.validate(packer, rendered.directory, provider.validate_placeholders(),
+                                         syntax_only=True)
+        return Validation(provider_name, ok, f"packer {packer.version_text} validate -syntax-only "
+                          "(the builder signs in while validating; set its credentials for a full check)", output)
+    ok, output = packer_mod.validate(packer, rendered.directory, provider.validate_placeholders())
+    return Validation(provider_name, ok, f"packer {packer.version_text} validate", output)
+
+
+def _builtin(packer: packer_mod.Packer, provider) -> bool:
+    if packer.needs_plugins:
+        return True  # `packer init` installs it
+    return provider.builder_type in packer_mod.builtin_builders(packer)
+
+
+def require_known(names: list[str]) -> list[str]:
+    for n in names:
+        providers.get(n)
+    if not names:
+        raise UserError("no provider given")
+    return names

@@ -1,0 +1,79 @@
+"""What goes into the image: the provisioning scripts, in order, and their inputs.
+
+The scripts in scripts/ are the same for every provider; this table says
+which of them run for a spec, and `environment()` is the only way values
+from the spec reach them (as environment variables, never edited in).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from builder import tables
+from builder.spec import Spec
+
+
+@dataclass(frozen=True)
+class Script:
+    file: str
+    why: str
+    when: Callable[[Spec], bool] = lambda spec: True
+
+
+# Run in this order. seal.sh is not here: it runs after the in-build gate.
+SCRIPTS: tuple[Script, ...] = (
+    Script("base.sh", "apt retries, base packages, time sync, extra packages"),
+    Script("python.sh", "python3, venv, build headers; the django user and /srv/app; the virtualenv"),
+    Script("postgresql.sh", "PostgreSQL server (or client only for an external database)"),
+    Script("redis.sh", "Redis for caching and queues", lambda s: s.stack.redis),
+    Script("app.sh", "the welcome project, or the spec's baked-in app"),
+    Script("gunicorn.sh", "gunicorn socket + service"),
+    Script("nginx.sh", "nginx in front of gunicorn", lambda s: s.stack.nginx),
+    Script("certbot.sh", "certbot with the nginx plugin", lambda s: s.stack.certbot and s.stack.nginx),
+    Script("firewall.sh", "nftables: 22, 80, 443 only"),
+    Script("ssh.sh", "sshd hardening"),
+    Script("fail2ban.sh", "fail2ban with the systemd backend"),
+    Script("upgrades.sh", "unattended security upgrades"),
+    Script("firstboot.sh", "per-VM secrets, swap and database at first boot"),
+)
+SEAL = Script("seal.sh", "nothing secret, nothing unique: host keys, machine-id, cloud-init, build user")
+
+PAYLOAD_DIR = "/tmp/djbake"
+
+
+def scripts_for(spec: Spec) -> list[Script]:
+    return [s for s in SCRIPTS if s.when(spec)]
+
+
+def environment(spec: Spec, provider: str) -> dict[str, str]:
+    """The values the scripts read. Nothing secret is ever among them."""
+    pins = tables.PYTHON_PINS
+    return {
+        "DJBAKE_IMAGE": spec.name,
+        "DJBAKE_PROVIDER": provider,
+        "DJBAKE_OS": spec.os,
+        "DJBAKE_PYTHON": spec.python_version,
+        "DJBAKE_DJANGO_VERSION": spec.stack.django,
+        "DJBAKE_GUNICORN_VERSION": spec.stack.gunicorn,
+        "DJBAKE_PSYCOPG_VERSION": pins["psycopg"],
+        "DJBAKE_DATABASE": spec.stack.database,
+        "DJBAKE_REDIS": "1" if spec.stack.redis else "0",
+        "DJBAKE_NGINX": "1" if spec.stack.nginx else "0",
+        "DJBAKE_CERTBOT": "1" if spec.stack.certbot else "0",
+        "DJBAKE_PACKAGES": " ".join(spec.packages),
+        "DJBAKE_APP_MODULE": spec.app.module if spec.app else "",
+        "DJBAKE_APP_SETTINGS": (spec.app.settings or "") if spec.app else "",
+        "DJBAKE_PAYLOAD": PAYLOAD_DIR,
+    }
+
+
+def requirements(spec: Spec) -> list[str]:
+    """The pinned wheels the host downloads once and uploads to the guest."""
+    reqs = [
+        f"django=={spec.stack.django}",
+        f"gunicorn=={spec.stack.gunicorn}",
+        f"psycopg[binary]=={tables.PYTHON_PINS['psycopg']}",
+    ]
+    if spec.stack.redis:
+        reqs.append(f"redis=={tables.PYTHON_PINS['redis']}")
+    return reqs

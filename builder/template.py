@@ -1,0 +1,157 @@
+"""Step 3: validated spec + provider -> Packer template (HCL2 JSON syntax).
+
+The build is the same for every provider: upload the payload, run the
+stack scripts, run the in-build testinfra gate from the host, seal, and
+write a manifest with provenance. Only the source block differs.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import stack, tables
+from builder.providers import base
+from builder.spec import Spec
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS_DIR = ROOT / "scripts"
+
+PROVENANCE_VARS = ("image_version", "build_id", "git_commit", "spec_hash")
+PROVENANCE_FILE = "provenance.auto.pkrvars.json"
+PLUGINS_FILE = "plugins.pkr.json"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    directory: Path
+    template: Path
+    files: dict[str, str]
+
+
+def template_name(spec: Spec) -> str:
+    return f"{spec.name}.pkr.json"
+
+
+def _variables(provider: base.Provider) -> dict:
+    variables = {
+        name: {"type": "string", "default": "dev" if name != "build_id" else "0"} for name in PROVENANCE_VARS
+    }
+    variables["djbake_python"] = {"type": "string", "default": "python3"}
+    variables.update(base.credential_variables(provider))
+    variables.update(provider.extra_variables())
+    return variables
+
+
+def _become(provider: base.Provider, source: dict) -> str:
+    return "" if source.get("ssh_username") == "root" or provider.gate_transport != "ssh" else "sudo -E "
+
+
+def _gate(provider: base.Provider) -> dict:
+    if provider.gate_transport == "ssh":
+        target = "--host ${build.Host} --port ${build.Port} --user ${build.User}"
+        env = ["DJBAKE_GATE_KEY=${build.SSHPrivateKey}"]
+        if "ssh_key_file" in provider.extra_variables():
+            target += " --key-file ${var.ssh_key_file}"
+    else:
+        target = "--container ${build.ID}"
+        env = []
+    return {
+        "shell-local": {
+            "inline": [
+                f"${{var.djbake_python}} -m builder gate --provider {provider.name} {target} --log-dir ${{path.root}}"
+            ],
+            "environment_vars": env,
+        }
+    }
+
+
+def build_template(spec: Spec, provider: base.Provider) -> dict:
+    source = provider.source()
+    become = _become(provider, source)
+    env = [f"{k}={v}" for k, v in stack.environment(spec, provider.name).items()]
+    execute = f"chmod +x {{{{ .Path }}}}; {become}env {{{{ .Vars }}}} {{{{ .Path }}}}"
+    payload = stack.PAYLOAD_DIR
+    scripts = [f"${{path.root}}/payload/scripts/{s.file}" for s in stack.scripts_for(spec)]
+    provisioners = [
+        {"shell": {"inline": [f"mkdir -p {payload}"]}},
+        {"file": {"source": "${path.root}/payload/", "destination": payload}},
+        {"shell": {"scripts": scripts, "environment_vars": env, "execute_command": execute}},
+        _gate(provider),
+        {"shell": {"scripts": [f"${{path.root}}/payload/scripts/{stack.SEAL.file}"],
+                   "environment_vars": env, "execute_command": execute}},
+    ]
+    manifest = {
+        "manifest": {
+            "output": "${path.root}/manifest.json",
+            "strip_path": True,
+            "custom_data": {name: f"${{var.{name}}}" for name in PROVENANCE_VARS}
+            | {"image": spec.name, "provider": provider.name, "os": spec.os},
+        }
+    }
+    return {
+        "variable": _variables(provider),
+        "source": {provider.builder_type: {provider.name: source}},
+        "build": [
+            {
+                "name": spec.name,
+                "sources": [f"source.{provider.builder_type}.{provider.name}"],
+                "provisioner": provisioners,
+                "post-processor": [manifest, *provider.post_processors()],
+            }
+        ],
+    }
+
+
+def plugins_template(provider: base.Provider) -> dict:
+    source, version = tables.PACKER_PLUGINS[provider.plugin]
+    return {"packer": {"required_plugins": {provider.plugin: {"source": source, "version": version}}}}
+
+
+def dumps(obj: dict) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False) + "\n"
+
+
+def render_files(spec: Spec, provider: base.Provider, needs_plugins: bool) -> dict[str, str]:
+    """Everything rendered for one provider, as relative path -> text."""
+    files = {template_name(spec): dumps(build_template(spec, provider))}
+    if needs_plugins and provider.plugin:
+        files[PLUGINS_FILE] = dumps(plugins_template(provider))
+    return files
+
+
+def write(spec: Spec, provider: base.Provider, out_dir: Path, needs_plugins: bool,
+          provenance: dict[str, str] | None = None) -> Rendered:
+    """Write the template and its payload into out_dir, atomically per file."""
+    files = render_files(spec, provider, needs_plugins)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stale = out_dir / PLUGINS_FILE
+    if PLUGINS_FILE not in files and stale.exists():
+        stale.unlink()
+    for rel, text in files.items():
+        _atomic_write(out_dir / rel, text)
+    if provenance is not None:
+        _atomic_write(out_dir / PROVENANCE_FILE, dumps(provenance))
+    _copy_payload(spec, out_dir / "payload")
+    return Rendered(out_dir, out_dir / template_name(spec), files)
+
+
+def _copy_payload(spec: Spec, payload: Path) -> None:
+    """Copy the guest scripts this spec runs, their shared lib*.sh and files/."""
+    scripts = payload / "scripts"
+    if scripts.exists():
+        shutil.rmtree(scripts)
+    scripts.mkdir(parents=True)
+    wanted = {s.file for s in stack.scripts_for(spec)} | {stack.SEAL.file}
+    for src in sorted(SCRIPTS_DIR.glob("*.sh")):
+        if src.name in wanted or src.name.startswith("lib"):
+            shutil.copy2(src, scripts / src.name)
+    if (SCRIPTS_DIR / "files").is_dir():
+        shutil.copytree(SCRIPTS_DIR / "files", scripts / "files")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
