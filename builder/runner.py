@@ -92,7 +92,10 @@ class SecretFilter:
 
     def __init__(self, secrets: Iterable[str]):
         # Longest first, so a secret containing another is removed whole.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        # Each secret also in Packer's machine-readable escaping of commas/newlines.
+        forms = {f for s in secrets if s and len(s) >= 4
+                 for f in (s, s.replace(",", COMMA).replace("\n", "\\n"))}
+        self.secrets = sorted(forms, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for s in self.secrets:
@@ -123,8 +126,13 @@ class PackerRunner:
     def _forward(self, signum, frame) -> None:
         self.interrupted = True
         if self.proc and self.proc.poll() is None:
-            # Packer cleans up (VMs, instances, key pairs) on SIGINT/SIGTERM.
-            self.proc.send_signal(signum)
+            # To Packer's whole process group, as a terminal's Ctrl-C would:
+            # Packer cleans up (VMs, instances, key pairs), and a shell-local
+            # step it is waiting for stops too.
+            try:
+                os.killpg(self.proc.pid, signum)
+            except ProcessLookupError:
+                pass
 
     def build(self, directory: Path, variables: dict[str, str] | None = None,
               extra_args: Iterable[str] = ()) -> Result:

@@ -97,16 +97,11 @@ class Spec(_Model):
     app: App | None = Field(None, description="Bake a Django project into the image (default: deploy at VM creation).")
     providers: Providers = Field(default_factory=Providers, description="Per-provider settings.")  # type: ignore[valid-type]
 
-    @field_validator("packages")
-    @classmethod
-    def _packages(cls, v: list[str]) -> list[str]:
-        for i, pkg in enumerate(v):
-            if not APT_PACKAGE_RE.fullmatch(pkg):
-                raise ValueError(f"item {i}: {pkg!r} is not a Debian package name")
-        return v
-
     @model_validator(mode="after")
-    def _python_matches_os(self) -> "Spec":
+    def _cross_checks(self) -> "Spec":
+        for i, pkg in enumerate(self.packages):
+            if not APT_PACKAGE_RE.fullmatch(pkg):
+                raise _FieldError(("packages", i), f"{pkg!r} is not a Debian package name")
         have = tables.OPERATING_SYSTEMS[self.os].python
         if self.stack.python not in ("system", have):
             raise _FieldError(("stack", "python"), f"{self.os} ships Python {have}; use `system` or `{have}`")

@@ -1,0 +1,147 @@
+"""The base image of the docker provider: Debian from packages, systemd as PID 1.
+
+No registry can be reached here, so the base is built locally: mmdebstrap
+writes a minbase rootfs tarball and the Docker engine imports it. It stands
+in for a cloud image: systemd, dbus and the few tools every cloud image has,
+nothing of the Django stack (the scripts install that, as on a VM).
+
+The image is labelled with the hash of everything that goes into it and
+reused while that hash is unchanged, so the fast loop pays the ~30 s only
+once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import tables
+from builder.errors import BuildFailed, UserError
+
+MIRROR = "http://deb.debian.org"
+HASH_LABEL = "djbake.base-input-hash"
+# Bump when the way the rootfs is made changes in a way the inputs don't show.
+RECIPE_VERSION = "2"
+
+# A cloud image's baseline: an init system, a bus, networking tools, certs.
+INCLUDE = (
+    "systemd", "systemd-sysv", "dbus", "libpam-systemd", "ca-certificates",
+    "iproute2", "procps", "less", "sudo", "apt-utils", "gnupg",
+)
+# Units that make no sense in a container and only slow or break its boot.
+MASK = (
+    "getty@tty1.service", "console-getty.service", "serial-getty@.service",
+    "systemd-udevd.service", "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
+    "systemd-modules-load.service", "sys-kernel-config.mount", "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount", "systemd-firstboot.service",
+)
+# /sbin/init boots systemd. (`docker import`/`commit` refuse STOPSIGNAL, so
+# whoever stops such a container sends SIGRTMIN+3 itself: see stop().)
+CHANGES = (
+    'ENTRYPOINT ["/sbin/init"]',
+    "ENV container=docker",
+)
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    os: str
+    reference: str      # repository:tag
+    input_hash: str
+    built: bool          # False: an existing image was reused
+
+
+def _os(os_name: str) -> tables.OS:
+    os_ = tables.OPERATING_SYSTEMS.get(os_name)
+    if os_ is None or os_.family != "debian" or not os_.bootstrappable:
+        raise UserError(f"no local docker base for {os_name}: only bootstrappable Debian releases can be built here",
+                        hint="use os: debian-12 for the docker provider")
+    return os_
+
+
+def reference(os_name: str) -> str:
+    return tables.SOURCE_IMAGES["docker"][os_name]["image"]
+
+
+def sources(codename: str) -> list[str]:
+    """Release, updates and security: the same suites a cloud image has."""
+    return [
+        f"deb {MIRROR}/debian {codename} main",
+        f"deb {MIRROR}/debian {codename}-updates main",
+        f"deb {MIRROR}/debian-security {codename}-security main",
+    ]
+
+
+def mmdebstrap_command(os_name: str, out: Path) -> list[str]:
+    os_ = _os(os_name)
+    cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}",
+           "--customize-hook=" + _customize_hook(),
+           os_.codename, str(out)]
+    # Several mirror lines: mmdebstrap takes them as extra positional arguments.
+    return cmd + sources(os_.codename)
+
+
+def _customize_hook() -> str:
+    """Run in the finished rootfs ("$1"): container-friendly systemd, no unique state."""
+    masks = " ".join(MASK)
+    return (
+        f'chroot "$1" systemctl mask {masks} >/dev/null 2>&1; '
+        # machine-id is generated at each container's first boot, as on a VM.
+        ': > "$1/etc/machine-id"; rm -f "$1/var/lib/dbus/machine-id"'
+    )
+
+
+def input_hash(os_name: str) -> str:
+    recipe = {
+        "recipe": RECIPE_VERSION,
+        "command": mmdebstrap_command(os_name, Path("ROOTFS")),
+        "changes": CHANGES,
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _client():
+    import docker
+
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - any connection problem means the same to the user
+        raise UserError(f"no Docker engine answers: {e}", hint="bash scripts/host/start-dockerd.sh") from e
+    return client
+
+
+def existing(client, ref: str):
+    import docker
+
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def ensure(os_name: str = "debian-12", rebuild: bool = False, client=None, log=print) -> BaseImage:
+    """Return the base image for os_name, building it only when missing or stale."""
+    ref = reference(os_name)
+    want = input_hash(os_name)
+    client = client or _client()
+    image = existing(client, ref)
+    if image is not None and not rebuild and (image.labels or {}).get(HASH_LABEL) == want:
+        return BaseImage(os_name, ref, want, built=False)
+    log(f"building docker base image {ref} (input hash {want}) with mmdebstrap")
+    repo, tag = ref.rsplit(":", 1)
+    with tempfile.TemporaryDirectory(prefix="djbake-base-") as tmp:
+        tar = Path(tmp) / "rootfs.tar"
+        cmd = mmdebstrap_command(os_name, tar)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stderr.splitlines()[-15:])
+            raise BuildFailed(f"mmdebstrap failed ({proc.returncode}):\n{tail}")
+        changes = [*CHANGES, f'LABEL {HASH_LABEL}="{want}" djbake.os="{os_name}"']
+        client.api.import_image(src=str(tar), repository=repo, tag=tag, changes=changes)
+    if existing(client, ref) is None:
+        raise BuildFailed(f"docker import of {ref} reported no error but the image is missing")
+    return BaseImage(os_name, ref, want, built=True)
