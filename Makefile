@@ -1,0 +1,73 @@
+# djbake: bake verified, Django-ready server images with Packer.
+# `make help` lists the targets. The two that matter on a fresh machine:
+#   make image    bake, verify and record an image (PROVIDER=qemu by default)
+#   make test     install everything needed and run every test
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PROVIDER ?= qemu
+IMAGE ?= django-web
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DJBAKE := $(VENV)/bin/djbake
+PYTEST_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian/Ubuntu packages djbake uses on the host.
+APT_PACKAGES := packer qemu-system-x86 qemu-utils mmdebstrap docker.io shellcheck \
+	genisoimage xorriso openssh-client python3-venv curl git lynis
+
+.PHONY: help deps image render validate verify images latest launch test test-fast lint bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  variables: PROVIDER=$(PROVIDER) (qemu docker aws linode rackspace digitalocean hetzner gcp azure, a,b,c or all) IMAGE=$(IMAGE)"
+
+deps: $(VENV)/.installed .deps-apt.stamp ## Install host packages (apt) and the Python venv
+
+.deps-apt.stamp: Makefile
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+render: deps ## Write Packer templates to build/<image>/<provider>/
+	$(DJBAKE) render --image $(IMAGE) --provider $(PROVIDER)
+
+validate: deps ## Render and `packer validate` the templates of every provider
+	$(DJBAKE) validate --image $(IMAGE) --provider all
+
+image: deps ## Bake, gate, verify and record an image for PROVIDER (default qemu)
+	$(DJBAKE) image --image $(IMAGE) --provider $(PROVIDER)
+
+images: deps ## List the images in the catalog
+	$(DJBAKE) images
+
+latest: deps ## Print the newest verified image for PROVIDER
+	$(DJBAKE) latest --provider $(PROVIDER)
+
+launch: deps ## Boot/create a VM from the newest verified image for PROVIDER
+	$(DJBAKE) launch --provider $(PROVIDER)
+
+test: deps ## Run every test: unit, Packer validate, docker loop, QEMU end to end, AWS vs moto
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: deps ## Run the fast tests only (no VM, no container, no moto)
+	$(PY) -m pytest -m "not vm and not docker and not moto" $(PYTEST_ARGS)
+
+lint: deps ## shellcheck the scripts
+	shellcheck scripts/*.sh scripts/host/*.sh .ci/run
+
+bench: deps ## Benchmarks: bench/results.json and a report with ratios
+	$(PY) -m builder bench
+
+clean: ## Remove rendered templates and build outputs (keeps caches and the catalog)
+	rm -rf build/$(IMAGE)
