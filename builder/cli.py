@@ -194,6 +194,9 @@ EXTENSIONS: list = []
 def _load_extensions() -> None:
     import importlib
 
+    if EXTENSIONS:
+        return  # already loaded (main() may run more than once in a process, as in tests)
+
     for mod in ("builder.commands",):
         try:
             m = importlib.import_module(mod)

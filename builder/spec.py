@@ -102,6 +102,10 @@ class Spec(_Model):
         for i, pkg in enumerate(self.packages):
             if not APT_PACKAGE_RE.fullmatch(pkg):
                 raise _FieldError(("packages", i), f"{pkg!r} is not a Debian package name")
+        for name, cls in PROVIDERS.items():
+            settings = getattr(self.providers, name)
+            for loc, message in cls.check_settings(settings) if settings is not None else ():
+                raise _FieldError(("providers", name, *loc), message)
         have = tables.OPERATING_SYSTEMS[self.os].python
         if self.stack.python not in ("system", have):
             raise _FieldError(("stack", "python"), f"{self.os} ships Python {have}; use `system` or `{have}`")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from builder import regions as regions_mod
 from builder import tables
 
 if TYPE_CHECKING:
@@ -25,7 +26,13 @@ class ProviderSettings(BaseModel):
 
     regions: list[str] = Field(
         default_factory=list,
-        description="Regions the image is built in (first) and copied to; empty: the provider's default.",
+        description="Regions the image is built in (first) and copied to; empty: from `near`, else the provider's "
+        "default. `djbake regions --provider P` lists them.",
+    )
+    near: list[str] = Field(
+        default_factory=list,
+        description="Continents the users are on (" + ", ".join(regions_mod.CONTINENTS) + "): one region per "
+        "continent, the first is where the image is built. Ignored when `regions` is given.",
     )
     instance_size: str | None = Field(None, description="Machine type/size of the build VM.")
     source_image: str | None = Field(None, description="Override of the source image from the OS table.")
@@ -64,10 +71,31 @@ class Provider:
         self.settings = spec.providers_settings(self.name)
         self.defaults = tables.PROVIDER_DEFAULTS[self.name]
 
+    # -- regions ---------------------------------------------------------
+    @classmethod
+    def region_table(cls, settings: ProviderSettings) -> tuple[regions_mod.Region, ...]:
+        """The regions these settings may use (builder/data/regions.json)."""
+        return regions_mod.table(cls.name)
+
+    @classmethod
+    def check_settings(cls, settings: ProviderSettings) -> list[tuple[tuple, str]]:
+        """Problems in `providers.<name>` as (path below it, message); the spec reports the first."""
+        known = [r.id for r in cls.region_table(settings)]
+        problems = [(("regions", i), regions_mod.unknown_region_message(r, known, cls.name))
+                    for i, r in enumerate(settings.regions) if known and r not in known]
+        problems += [(("near", i), regions_mod.unknown_continent_message(c))
+                     for i, c in enumerate(settings.near) if c not in regions_mod.CONTINENTS]
+        return problems
+
+    def default_regions(self) -> tuple[str, ...]:
+        return self.defaults.regions
+
     # -- facts the template needs -------------------------------------
     @property
     def regions(self) -> list[str]:
-        return list(self.settings.regions) or list(self.defaults.regions)
+        """Explicit regions, else one per continent in `near`, else the default; the first builds."""
+        return regions_mod.resolve(self.region_table(self.settings), self.settings.regions, self.settings.near,
+                                   self.default_regions())
 
     @property
     def instance_size(self) -> str | None:

@@ -5,8 +5,12 @@ from typing import Literal
 
 from pydantic import Field
 
+from builder import regions as regions_mod
 from builder import tables
 from builder.providers import base
+
+# OpenStack Flex regions (Keystone v3); every other Rackspace region is classic.
+FLEX_REGIONS = ("SJC3", "DFW3")
 
 
 class Settings(base.ProviderSettings):
@@ -30,6 +34,24 @@ class Provider(base.Provider):
         base.Credential("OS_AUTH_URL", "os_auth_url", required=False, secret=False,
                         help="override of the identity endpoint"),
     )
+
+    @classmethod
+    def region_table(cls, settings: Settings) -> tuple[regions_mod.Region, ...]:
+        """Flex and classic are separate clouds: each identity sees only its own regions."""
+        flex = settings.identity == "flex"
+        return tuple(r for r in regions_mod.table(cls.name) if (r.id in FLEX_REGIONS) == flex)
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> list[tuple[tuple, str]]:
+        problems = super().check_settings(settings)
+        other = "classic" if settings.identity == "flex" else "flex"
+        return [(loc, f"{settings.regions[loc[1]]} is a Rackspace {other} region; set `identity: {other}` "
+                      f"or use one of {', '.join(r.id for r in cls.region_table(settings))}")
+                if loc[0] == "regions" and settings.regions[loc[1]] in {r.id for r in regions_mod.table(cls.name)}
+                else (loc, message) for loc, message in problems]
+
+    def default_regions(self) -> tuple[str, ...]:
+        return (self.region_table(self.settings)[0].id,)
 
     def extra_variables(self) -> dict[str, dict]:
         default = tables.RACKSPACE_IDENTITY[self.settings.identity]
