@@ -25,4 +25,6 @@ def check(builder_type: str, source: dict) -> list[str]:
     known = set(spec["required"]) | set(spec["optional"])
     problems = [f"unknown key {k!r}" for k in source if k not in known]
     problems += [f"missing required key {k!r}" for k in spec["required"] if k not in source]
+    problems += [f"needs one of {', '.join(group)}" for group in spec.get("one_of", [])
+                 if not any(k in source for k in group)]
     return problems

@@ -26,7 +26,14 @@ class Provider(base.Provider):
             "instance_tags": [f"djbake-{k.split(':')[-1]}={v}" for k, v in self._static_tags().items()],
             "image_label": self.artifact_name(),
             "image_description": f"djbake {self.spec.name} ${{var.image_version}} ({self.spec.os})",
+            # Copies to the other regions (the plugin's replication list includes the build region).
             "image_regions": regions,
+            # VMs from the image get user-data through Linode's metadata service only when
+            # the image is marked cloud-init capable.
+            "cloud_init": True,
+            # The plugin requires a root password, keys or users; a random one per build that no one
+            # sees; Linode sets a new root password on every Linode deployed from the image.
+            "root_pass": "${uuidv4()}",
             "ssh_username": "root",
         }
 

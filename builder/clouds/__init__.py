@@ -1,0 +1,67 @@
+"""Cloud operations djbake does itself, beside Packer: select, launch, verify, prune, replicate.
+
+One module per API: `linode` (linode_api4) and `openstack` (openstacksdk,
+for Rackspace). The provider modules in builder/providers/ call them from
+their hooks. Shared here: a throw-away SSH key pair and waiting for SSH.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.errors import BuildFailed
+
+
+@dataclass
+class KeyPair:
+    private_file: Path
+    public: str
+
+    def remove(self) -> None:
+        self.private_file.unlink(missing_ok=True)
+
+
+def temporary_key(comment: str = "djbake-verify") -> KeyPair:
+    """An Ed25519 key pair for one verification; the private half in a 0600 file."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    fd, name = tempfile.mkstemp(prefix="djbake-key-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(private)
+    os.chmod(name, 0o600)
+    return KeyPair(Path(name), f"{public.decode()} {comment}")
+
+
+def wait_port(host: str, port: int = 22, timeout: float = 600, interval: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=5):
+                return
+        except OSError as e:
+            if time.monotonic() > deadline:
+                raise BuildFailed(f"{host}:{port} did not answer within {timeout:.0f}s ({e})") from None
+            time.sleep(interval)
+
+
+def random_password() -> str:
+    """A strong one-off root password (the API requires one or a key); never printed or stored."""
+    import secrets
+
+    return secrets.token_urlsafe(24) + "-Aa1"
+
+
+def run_suite(host: str, port: int, user: str, key_file: Path, log_dir: Path | None = None):
+    """The image's testinfra suite over SSH (builder/gate.py), as the fresh-boot verification."""
+    from builder import gate
+
+    return gate.run_suite(host=host, port=port, user=user, key_file=str(key_file), log_dir=log_dir)
