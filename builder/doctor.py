@@ -149,37 +149,29 @@ def check_kvm(probe: bool = True) -> Check:
                      "builder/accel.py), so builds use TCG software emulation (a full build about 10 min)",
                      "to try KVM anyway: export DJBAKE_ACCELERATOR=kvm", qemu)
     if not probe:
-        return Check("kvm", "info", f"/dev/kvm {node}; boot probe skipped (--no-probe)", needed_by=qemu)
+        return Check("kvm", "info", f"/dev/kvm {node}; boot probe skipped (--no-probe): a build probes "
+                     "by booting, then uses KVM or TCG", needed_by=qemu)
     try:
         result = _run_probe(accel)
     except Exception as e:  # a probe failure must not end the doctor
         return Check("kvm", "warn", f"the KVM probe failed to run: {e}; builds use TCG", needed_by=qemu)
     ok, why = result
     if ok:
-        return Check("kvm", "ok", f"KVM works (a VM really booted): {why}", needed_by=qemu)
+        return Check("kvm", "ok", f"KVM works: {why}", needed_by=qemu)
     return Check("kvm", "warn", f"KVM is not usable ({why}): builds run under TCG software emulation, "
                  "about 10 minutes for a full image", "use a machine with VT-x/AMD-V (nested virtualization "
                  "enabled) for KVM", qemu)
 
 
 def _run_probe(accel) -> tuple[bool, str]:
-    """Adapter to builder.accel: accepts probe() returning a bool, a str or an object with ok/usable."""
-    for name in ("probe_kvm", "probe", "kvm_usable", "detect", "choose"):
-        fn = getattr(accel, name, None)
-        if callable(fn):
-            break
-    else:
-        raise RuntimeError("builder.accel has no probe function")
-    out = fn()
+    """builder.accel.resolve(): boots a kernel under KVM (cached per host) and says kvm or tcg."""
+    out = accel.resolve()
     if isinstance(out, bool):
         return out, "probe"
     if isinstance(out, str):
         return out == "kvm", f"accelerator {out}"
-    ok = getattr(out, "ok", getattr(out, "usable", getattr(out, "kvm", None)))
-    if ok is None and hasattr(out, "accelerator"):
-        ok = out.accelerator == "kvm"
-    why = getattr(out, "reason", None) or getattr(out, "detail", None) or getattr(out, "why", None) or str(out)
-    return bool(ok), str(why)
+    ok = getattr(out, "accelerator", None) == "kvm" if hasattr(out, "accelerator") else bool(getattr(out, "ok", False))
+    return ok, str(getattr(out, "reason", "") or out)
 
 
 def check_mmdebstrap() -> Check:

@@ -136,12 +136,12 @@ def test_credential_file_must_exist(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("answer, ok", [
     (True, True), (False, False), ("kvm", True), ("tcg", False),
-    (types.SimpleNamespace(ok=False, reason="failed to set MSR 0x10a"), False),
-    (types.SimpleNamespace(accelerator="kvm", reason="booted in 3 s"), True),
+    (types.SimpleNamespace(accelerator="tcg", reason="qemu with KVM exited: failed to set MSR 0x10a"), False),
+    (types.SimpleNamespace(accelerator="kvm", reason="a Linux kernel booted under KVM"), True),
 ])
 def test_kvm_probe_adapter(monkeypatch, answer, ok):
     monkeypatch.delenv("DJBAKE_ACCELERATOR", raising=False)
-    fake = types.SimpleNamespace(probe=lambda: answer)
+    fake = types.SimpleNamespace(resolve=lambda: answer)
     monkeypatch.setattr(doctor, "_accel", lambda: fake)
     check = doctor.check_kvm(probe=True)
     assert check.status == ("ok" if ok else "warn")
