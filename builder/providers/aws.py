@@ -176,7 +176,8 @@ class Provider(base.Provider):
         return final
 
     # -- after the build: select, launch, prune ----------------------------------
-    def available(self, region: str, artifact: str) -> bool:
+    @classmethod
+    def available(cls, region: str, artifact: str) -> bool:
         """EC2 still has the AMI and it is available (EC2 launches deregistered AMIs for a while)."""
         from builder.clouds import aws
 
