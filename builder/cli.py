@@ -108,7 +108,10 @@ def cmd_images(args) -> int:
         e = cat.get(args.show)
         if e is None:
             raise UserError(f"no image with id {args.show} in {cat.path}")
-        print(json.dumps(e.__dict__, indent=2, default=str))
+        if args.json:
+            print(json.dumps(e.__dict__, indent=2, default=str))
+            return 0
+        _print_entry(e)
         return 0
     rows = cat.query(provider=args.provider, image=args.name, state=None)
     if not rows:
@@ -123,16 +126,44 @@ def cmd_images(args) -> int:
     return 0
 
 
+def _print_entry(e) -> None:
+    """Everything recorded about one image, for people; the timings as a table."""
+    import datetime as dt
+
+    from builder import progress
+
+    fields = dict(e.__dict__)
+    timings = fields.pop("timings") or {}
+    fields["created_at"] = dt.datetime.fromtimestamp(fields["created_at"], dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S UTC")
+    width = max(map(len, fields))
+    for key, value in fields.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True, default=str) if value else "-"
+        print(f"{key:<{width}}  {'-' if value is None else value}")
+    print()
+    print(progress.timings_text(timings, "timings:"), end="")
+
+
 def cmd_latest(args) -> int:
     from builder import catalog
 
-    e = catalog.Catalog().latest(args.provider, image=args.name, region=args.region)
-    if e is None:
-        where = f" in {args.region}" if args.region else ""
-        raise UserError(f"no verified {args.provider} image{where} in the catalog",
-                        hint=f"make image PROVIDER={args.provider}")
-    print(e.artifact)
-    return 0
+    from builder import regions
+
+    cls = providers.get(args.provider)
+    known = [r.id for r in cls.region_table(cls.Settings())]
+    if args.region and known and args.region not in known:
+        raise UserError(regions.unknown_region_message(args.region, known, cls.name))
+    cat = catalog.Catalog()
+    for e in cat.query(provider=args.provider, image=args.name, region=args.region, verified=True):
+        # The cloud has the last word: an image deleted outside djbake is skipped (and noted).
+        if cls.available(e.region, e.artifact):
+            print(e.artifact)
+            return 0
+        cat.update(e.id, state="unavailable")
+    where = f" in {args.region}" if args.region else ""
+    raise UserError(f"no verified {args.provider} image{where} in the catalog",
+                    hint=f"make image PROVIDER={args.provider}")
 
 
 COMMANDS = {}
@@ -175,7 +206,8 @@ def parser() -> argparse.ArgumentParser:
     p = _add(sub, "images", cmd_images, "list the images in the catalog")
     p.add_argument("--provider", "-p")
     p.add_argument("--name", help="image name")
-    p.add_argument("--show", type=int, metavar="ID", help="everything recorded about one image")
+    p.add_argument("--show", type=int, metavar="ID", help="everything recorded about one image, with its timings")
+    p.add_argument("--json", action="store_true", help="with --show: the entry as JSON")
 
     p = _add(sub, "latest", cmd_latest, "print the newest verified image to select")
     p.add_argument("--provider", "-p", required=True, type=lambda v: providers.get(v).name)

@@ -319,3 +319,30 @@ def run(targets: list[str] | None = None, probe: bool = True, build_dir: Path = 
     checks.append(check_disk(build_dir))
     checks += check_credentials()
     return Report(checks, wanted)
+
+
+def preflight(provider_name: str, build_dir: Path = BUILD_DIR) -> None:
+    """Before a build: the doctor's checks that matter for this provider, as one UserError (exit 2).
+
+    Fast (no KVM probe, the Docker engine only for docker): missing
+    credentials, a Packer without this builder, missing local tools, a full
+    disk. The hook for `djbake image` is one line in pipeline.run, after
+    packer.find(): `doctor.preflight(provider_name, ctx.build_dir)`.
+    """
+    name = providers.get(provider_name).name
+    target = frozenset({name})
+    checks, _ = check_packer()
+    if name == "qemu":
+        checks += check_qemu()
+    if name in LOCAL:
+        checks += [check_mmdebstrap(), check_disk(build_dir)]
+    if name == "docker":
+        checks.append(check_docker())
+    checks += [c for c in check_credentials() if name in c.needed_by]
+    blocking = [c for c in checks if c.blocks(target)]
+    if not blocking:
+        return
+    first = blocking[0]
+    more = f" (+{len(blocking) - 1} more: djbake doctor -p {name})" if len(blocking) > 1 else ""
+    fix = "; ".join(line.split("  #")[0].strip() for line in (first.fix or "").splitlines()) or None
+    raise UserError(f"cannot bake {name}: {first.detail}{more}", hint=fix)

@@ -249,6 +249,10 @@ class Build:
         try:
             yield self
             ok = True
+        except BaseException as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self.summary = self.summary or f"{name}: {reason}"
+            raise
         finally:
             seconds = self.clock() - self.step_started
             self.steps.append(Timing(name, seconds))
@@ -289,7 +293,7 @@ class Build:
         if self._ended is None:
             self._ended = self.clock()
         self.state = "ok" if ok else "failed"
-        self.summary = summary
+        self.summary = summary or (self.summary if not ok else "")
         self.record = timings_record(self.steps, packer_timings(self._events), self.elapsed, ok)
         self.view._finished(self)
         return self.record
@@ -336,7 +340,7 @@ class Progress:
     def close(self) -> None:
         for b in self.builds:
             if b.state == "running":
-                b.finish(ok=False, summary="did not finish")
+                b.finish(ok=False, summary=b.summary or "did not finish")
         self.stop()
         if self.show_summary:
             self.summary()

@@ -169,6 +169,7 @@ def test_failed_step_and_unfinished_build():
                 clock.now += 5
                 raise RuntimeError("boom")
     assert "FAILED packer build (5.0s)" in out.getvalue()
+    assert "build FAILED after 5.0s: packer build: boom" in out.getvalue()
     assert b.state == "failed" and b.timings["ok"] is False
 
 
