@@ -7,8 +7,9 @@ prune) live beside it in the same module when the provider has them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +17,7 @@ from builder import regions as regions_mod
 from builder import tables
 
 if TYPE_CHECKING:
+    from builder.progress import Build
     from builder.spec import Spec
 
 
@@ -137,6 +139,62 @@ class Provider:
         """Post-processors after the manifest (e.g. docker-tag)."""
         return []
 
+    # -- build hooks (`djbake image`, builder/pipeline.py) -----------------
+    # The pipeline calls them in this order; the defaults suit a provider
+    # whose template needs nothing from the host and whose image cannot be
+    # booted here.
+    def prepare(self, ctx: "BuildContext") -> None:
+        """Make what the build needs on the host (base image, keys, seed); before `packer build`."""
+
+    def packer_variables(self, ctx: "BuildContext") -> dict[str, str]:
+        """-var values for `packer build` (prepare() has run). Secret ones also go to ctx.secrets."""
+        return {}
+
+    def artifacts(self, builds: list[dict], ctx: "BuildContext") -> list[tuple[str, str]]:
+        """(region, artifact id) per image made, from this run's manifest.json `builds` entries.
+
+        Default: Packer's artifact_id, split as amazon writes it
+        (`region:id,region:id`), else one artifact in the first region.
+        """
+        out: list[tuple[str, str]] = []
+        for build in builds:
+            artifact_id = str(build.get("artifact_id") or "")
+            pairs = [p.split(":", 1) for p in artifact_id.split(",") if p]
+            if pairs and all(len(p) == 2 and p[0] and p[1] for p in pairs):
+                out += [(region, ident) for region, ident in pairs]
+            elif artifact_id:
+                out.append((self.regions[0], artifact_id))
+        return out
+
+    def verify(self, artifacts: list[tuple[str, str]], ctx: "BuildContext") -> "Verification":
+        """Boot a fresh VM from the artifact and test it. Default: not possible here (not verified)."""
+        return Verification(False, skipped=True, summary=f"no fresh-boot verification for {self.name} yet")
+
+    def publish(self, artifacts: list[tuple[str, str]], verification: "Verification",
+                ctx: "BuildContext") -> list[tuple[str, str]]:
+        """After the verification: mark, copy, publish (only if it passed). Returns what to record.
+
+        Default: nothing to do. aws tags the AMI verified, copies it to the
+        other regions and writes SSM parameters; the copies are recorded too.
+        """
+        return artifacts
+
+    def launch(self, region: str, artifact: str, user_data: str = "") -> tuple[str, str]:
+        """A cloud VM from the artifact, as (id, address) (`djbake launch`); qemu has its own."""
+        from builder.errors import UserError
+
+        raise UserError(f"djbake launch does not support {self.name} yet",
+                        hint=f"use the id from `djbake latest --provider {self.name}` in your cloud's console")
+
+    @classmethod
+    def available(cls, region: str, artifact: str) -> bool:
+        """Does the cloud still have this artifact, ready to use? (`djbake latest` asks.)"""
+        return True
+
+    def cleanup(self, ctx: "BuildContext") -> None:
+        """Remove what prepare() made that must not outlive the build (e.g. the build key); always runs."""
+
+
     def has_credentials(self) -> bool:
         import os
 
@@ -148,7 +206,10 @@ class Provider:
         Validation checks the template, not the account, so it must pass on a
         machine with no cloud account.
         """
-        return {c.variable: "placeholder" for c in self.credentials if c.required}
+        import os
+
+        # Only the unset ones: with real credentials in the environment, validation uses them.
+        return {c.variable: "placeholder" for c in self.credentials if c.required and not os.environ.get(c.env)}
 
 
 def credential_variables(provider: Provider) -> dict[str, dict]:
@@ -160,3 +221,45 @@ def credential_variables(provider: Provider) -> dict[str, dict]:
             "sensitive": cred.secret,
         }
     return out
+
+
+@dataclass
+class Verification:
+    """The result of a provider's fresh-boot verification."""
+
+    passed: bool
+    skipped: bool = False
+    summary: str = ""
+    checks: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"passed": self.passed, "skipped": self.skipped, "summary": self.summary,
+                "checks": self.checks, "seconds": round(self.seconds, 1)}
+
+
+@dataclass
+class BuildContext:
+    """What the pipeline hands each hook: where the build is, its provenance, where to report."""
+
+    build_dir: Path
+    provenance: dict[str, str]
+    progress: "Build | None" = None
+    # Values the Packer runner must filter out of its log (hooks append).
+    secrets: list[str] = field(default_factory=list)
+    # A provider's own notes between its hooks (paths, ports, the accelerator...).
+    state: dict[str, Any] = field(default_factory=dict)
+    # Facts recorded in the catalog entry's `extra` (e.g. the base image, the accelerator).
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.note(text)
+        else:
+            print(text)
+
+    def step(self, name: str):
+        """A timed sub-step shown in the progress view (a no-op context without one)."""
+        import contextlib
+
+        return self.progress.step(name) if self.progress is not None else contextlib.nullcontext()

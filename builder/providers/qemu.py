@@ -1,9 +1,54 @@
-"""Local QEMU image (Packer builder qemu): a qcow2 from a cloud image or a bootstrapped base."""
+"""Local QEMU image (Packer builder qemu): a qcow2 from a cloud image or a bootstrapped base.
+
+The default provider: it needs no cloud account. prepare() gets the base
+disk (builder/base_image.py), makes a per-build SSH key pair and the NoCloud
+seed that lets cloud-init create the build user with it, and picks the
+accelerator (builder/accel.py). After the build the qcow2 is moved out of
+the build directory into build/images/, booted fresh twice and tested
+(builder/verify.py).
+"""
 from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
 
 from pydantic import Field
 
 from builder.providers import base
+
+BUILD_USER = "djbake"
+KEY_FILE = "build_key"
+SEED_DIR = "seed"
+
+
+_PLACEHOLDERS: dict[str, str] = {}
+
+
+def _placeholders() -> dict[str, str]:
+    """Empty files in a temporary directory (removed at exit), made once per process."""
+    if not _PLACEHOLDERS:
+        import atexit
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="djbake-validate-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        (tmp / "seed").mkdir()
+        from builder import vm
+
+        for name in ("seed/user-data", "seed/meta-data", "base.qcow2"):
+            (tmp / name).touch()
+        vm.new_key(tmp / KEY_FILE, comment="djbake-validate")  # Packer parses it; a throwaway
+        empty = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        _PLACEHOLDERS.update({"qemu_source": str(tmp / "base.qcow2"), "qemu_source_checksum": empty,
+                              "qemu_seed_dir": str(tmp / "seed"), "ssh_key_file": str(tmp / KEY_FILE)})
+    return dict(_PLACEHOLDERS)
+
+
+def images_dir() -> Path:
+    """Where finished qcow2 images are kept (outside build/<image>/, which `make clean` removes)."""
+    root = Path(__file__).resolve().parent.parent.parent
+    return Path(os.environ.get("DJBAKE_IMAGES") or root / "build" / "images")
 
 
 class Settings(base.ProviderSettings):
@@ -26,7 +71,9 @@ class Provider(base.Provider):
             "qemu_source": {"type": "string", "default": ""},
             "qemu_source_checksum": {"type": "string", "default": "none"},
             # The per-build key pair; the public half goes into the NoCloud seed.
-            "ssh_key_file": {"type": "string", "default": "build_key"},
+            "ssh_key_file": {"type": "string", "default": KEY_FILE},
+            # The NoCloud seed (user-data, meta-data) made by prepare().
+            "qemu_seed_dir": {"type": "string", "default": SEED_DIR},
         }
 
     @property
@@ -49,7 +96,7 @@ class Provider(base.Provider):
             "memory": s.memory_mb,
             "headless": True,
             "qemuargs": [["-cpu", "max"], ["-serial", "file:${path.root}/serial.log"]],
-            "cd_files": ["${path.root}/seed/meta-data", "${path.root}/seed/user-data"],
+            "cd_files": ["${var.qemu_seed_dir}/meta-data", "${var.qemu_seed_dir}/user-data"],
             "cd_label": "cidata",
             "ssh_username": "djbake",
             "ssh_private_key_file": "${var.ssh_key_file}",
@@ -60,4 +107,70 @@ class Provider(base.Provider):
         }
 
     def validate_placeholders(self) -> dict[str, str]:
-        return {}
+        """Stand-ins for what prepare() makes: `packer validate` stats the key, the seed and the disk."""
+        return _placeholders()
+
+    # -- build hooks -----------------------------------------------------
+    def prepare(self, ctx: base.BuildContext) -> None:
+        from builder import accel, base_image, vm
+
+        output = ctx.build_dir / "output"
+        if output.exists():
+            shutil.rmtree(output)   # Packer refuses to overwrite a previous build's output
+        with ctx.step("base image"):
+            source = base_image.resolve(self.spec, self.settings.source_image, log=ctx.note)
+        ctx.state["source"] = source
+        ctx.facts["base_image"] = {"source": source.url, "checksum": source.checksum,
+                                   "bootstrapped": source.bootstrapped, "input_hash": source.input_hash,
+                                   "built_now": source.built}
+        key = ctx.build_dir / KEY_FILE
+        public = vm.new_key(key, comment=f"djbake-build-{ctx.provenance.get('build_id', '')}")
+        ctx.state["key"] = key
+        ctx.secrets.append(key.read_text())
+        vm.write_seed_dir(ctx.build_dir / SEED_DIR, vm.cloud_config_text(vm.user_config(BUILD_USER, public)),
+                          instance_id=f"djbake-build-{ctx.provenance.get('build_id', 'x')}",
+                          hostname=f"{self.spec.name}-build")
+        with ctx.step("accelerator"):
+            choice = accel.resolve()
+        ctx.state["accelerator"] = choice.accelerator
+        ctx.facts["accelerator"] = {"build": choice.accelerator, "why": choice.reason}
+        ctx.note(f"accelerator: {choice.accelerator} ({choice.reason})")
+
+    def packer_variables(self, ctx: base.BuildContext) -> dict[str, str]:
+        source = ctx.state["source"]
+        return {
+            "qemu_source": source.url,
+            "qemu_source_checksum": source.checksum,
+            "qemu_accelerator": ctx.state["accelerator"],
+            "ssh_key_file": str(ctx.state["key"]),
+            "qemu_seed_dir": str(ctx.build_dir / SEED_DIR),
+        }
+
+    def artifacts(self, builds: list[dict], ctx: base.BuildContext) -> list[tuple[str, str]]:
+        """Move each run's qcow2 out of the build directory into images_dir(); the path is the id."""
+        out = []
+        for build in builds:
+            for f in build.get("files") or []:
+                name = Path(f["name"]).name
+                produced = ctx.build_dir / "output" / name
+                if not produced.exists():
+                    continue
+                version = ctx.provenance.get("image_version", "dev")
+                build_id = ctx.provenance.get("build_id", "0")
+                dest = images_dir() / self.spec.name / f"{self.spec.name}-{version}-{build_id}.qcow2"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(produced), dest)
+                out.append((self.regions[0], str(dest)))
+        return out
+
+    def verify(self, artifacts: list[tuple[str, str]], ctx: base.BuildContext) -> base.Verification:
+        from builder import verify
+
+        (region, path), = artifacts
+        return verify.fresh_boot(Path(path), self.spec, ctx.build_dir / "verify",
+                                 accelerator=ctx.state.get("accelerator"), note=ctx.note)
+
+    def cleanup(self, ctx: base.BuildContext) -> None:
+        from builder import vm
+
+        vm.delete_key(ctx.build_dir / KEY_FILE)

@@ -1,0 +1,359 @@
+"""The base disk the qemu provider starts from.
+
+Two sources, chosen by the spec's `providers.qemu.source_image`:
+
+- `bootstrap`: a Debian qcow2 built here with mmdebstrap (kernel
+  linux-image-cloud-amd64, GRUB on an MBR disk, systemd-networkd DHCP,
+  openssh-server, cloud-init with NoCloud, sudo). No download of a cloud
+  image, so it works air-gapped with only the host's Debian mirror. It is
+  cached under build/cache/base/ (DJBAKE_CACHE moves the cache) keyed by a
+  hash of its inputs: recipe version, package list, mirrors and the chroot
+  script's contents. It is built into a temporary directory and renamed
+  into place, so a half-built base is never used.
+- unset: the official cloud image from tables.SOURCE_IMAGES (URL plus
+  checksum; Packer downloads and checks it). An explicit URL or a local file
+  path is used as given.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from builder import tables
+from builder.errors import BuildFailed, UserError
+from builder.template import ROOT
+
+# Bump when the way the disk is made changes in a way the inputs don't show.
+RECIPE_VERSION = "1"
+SETUP_SCRIPT = Path(__file__).parent / "data" / "base-image.sh"
+DISK_GB = 3          # Packer grows it to the spec's disk_size_gb; cloud-init grows the partition
+PART_START = 2048    # sectors: 1 MiB, room for GRUB's core.img after the MBR
+
+PACKAGES = (
+    "linux-image-cloud-amd64", "grub-pc", "initramfs-tools",
+    "systemd", "systemd-sysv", "systemd-resolved", "udev", "dbus", "libpam-systemd",
+    "openssh-server", "cloud-init", "cloud-guest-utils", "sudo",
+    "ca-certificates", "iproute2", "iputils-ping", "netbase", "procps", "less",
+    "apt-utils", "gnupg", "e2fsprogs", "kmod", "locales",
+)
+
+DEFAULT_MIRRORS = {"debian": "http://deb.debian.org/debian", "security": "http://deb.debian.org/debian-security"}
+APT_SOURCES = Path("/etc/apt")
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Source:
+    """What Packer's qemu builder boots: iso_url and iso_checksum."""
+
+    url: str
+    checksum: str
+    bootstrapped: bool
+    input_hash: str = ""
+    built: bool = False          # False: a cached base was reused
+    seconds: float = 0.0
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("DJBAKE_CACHE") or ROOT / "build" / "cache")
+
+
+# -- mirrors ---------------------------------------------------------------
+
+def _host_source_entries(apt_dir: Path = APT_SOURCES) -> list[tuple[str, list[str]]]:
+    """(uri, suites) of every `deb` entry in the host's apt configuration."""
+    entries: list[tuple[str, list[str]]] = []
+    lists = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]
+    for path in lists:
+        with contextlib.suppress(OSError):
+            for line in path.read_text().splitlines():
+                words = line.split("#", 1)[0].split()
+                if len(words) >= 3 and words[0] == "deb":
+                    rest = [w for w in words[1:] if not w.startswith("[")]
+                    # Drop an options block like [arch=amd64 signed-by=...].
+                    if "[" in line and "]" in line:
+                        rest = line.split("]", 1)[1].split("#", 1)[0].split()
+                    if len(rest) >= 2:
+                        entries.append((rest[0], [rest[1]]))
+    for path in sorted((apt_dir / "sources.list.d").glob("*.sources")):
+        with contextlib.suppress(OSError):
+            for stanza in path.read_text().split("\n\n"):
+                fields: dict[str, str] = {}
+                for line in stanza.splitlines():
+                    if ":" in line and not line.startswith(("#", " ")):
+                        key, value = line.split(":", 1)
+                        fields[key.strip().lower()] = value.strip()
+                if "deb" in fields.get("types", "").split() and fields.get("uris"):
+                    for uri in fields["uris"].split():
+                        entries.append((uri, fields.get("suites", "").split()))
+    return entries
+
+
+def mirrors(apt_dir: Path = APT_SOURCES) -> dict[str, str]:
+    """The Debian and Debian-security mirrors the host's apt uses.
+
+    DJBAKE_DEBIAN_MIRROR / DJBAKE_DEBIAN_SECURITY_MIRROR override them; a
+    host without Debian entries falls back to deb.debian.org.
+    """
+    found = dict(DEFAULT_MIRRORS)
+    seen: set[str] = set()
+    for uri, suites in _host_source_entries(apt_dir):
+        uri = uri.rstrip("/")
+        kind = "security" if any(s.endswith("-security") for s in suites) or uri.endswith("-security") else "debian"
+        if kind in seen or not uri.startswith(("http://", "https://", "file:")):
+            continue
+        if kind == "debian" and not (uri.endswith("/debian") or "debian" in uri.rsplit("/", 1)[-1]):
+            continue
+        found[kind] = uri
+        seen.add(kind)
+    found["debian"] = os.environ.get("DJBAKE_DEBIAN_MIRROR") or found["debian"]
+    found["security"] = os.environ.get("DJBAKE_DEBIAN_SECURITY_MIRROR") or found["security"]
+    return found
+
+
+def sources(codename: str, mirror: dict[str, str]) -> list[str]:
+    return [
+        f"deb {mirror['debian']} {codename} main",
+        f"deb {mirror['debian']} {codename}-updates main",
+        f"deb {mirror['security']} {codename}-security main",
+    ]
+
+
+# -- the bootstrapped base ---------------------------------------------------
+
+def _os(os_name: str) -> tables.OS:
+    os_ = tables.OPERATING_SYSTEMS[os_name]
+    if os_.family != "debian" or not os_.bootstrappable:
+        raise UserError(f"source_image: bootstrap builds Debian only; {os_name} cannot be bootstrapped here",
+                        hint="remove providers.qemu.source_image to start from the official cloud image")
+    return os_
+
+
+def inputs(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES) -> dict:
+    """Everything that decides the base disk's contents."""
+    if arch != "amd64":
+        raise UserError(f"source_image: bootstrap builds amd64 only, not {arch}")
+    os_ = _os(os_name)
+    return {
+        "recipe": RECIPE_VERSION,
+        "os": os_name,
+        "arch": arch,
+        "packages": sorted(PACKAGES),
+        "sources": sources(os_.codename, mirrors(apt_dir)),
+        "setup_script": hashlib.sha256(SETUP_SCRIPT.read_bytes()).hexdigest(),
+        "disk_gb": DISK_GB,
+    }
+
+
+def input_hash(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES) -> str:
+    blob = json.dumps(inputs(os_name, arch, apt_dir), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def cached_path(os_name: str, digest: str) -> Path:
+    return cache_root() / "base" / f"{os_name}-{digest}.qcow2"
+
+
+def kernel_files(base: Path) -> tuple[Path, Path] | None:
+    """The kernel and initrd saved beside a bootstrapped base (the KVM probe boots them)."""
+    kernel, initrd = base.with_suffix(".vmlinuz"), base.with_suffix(".initrd")
+    return (kernel, initrd) if kernel.exists() and initrd.exists() else None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, log: Log = print) -> Source:
+    digest = input_hash(os_name, arch)
+    target = cached_path(os_name, digest)
+    sums = target.with_suffix(".sha256")
+    if target.exists() and sums.exists() and not rebuild:
+        return Source(str(target), "sha256:" + sums.read_text().split()[0], True, digest, built=False)
+    if os.geteuid() != 0:
+        raise UserError("building the bootstrap base image needs root (mmdebstrap, loop devices)",
+                        hint="run as root once, or set providers.qemu.source_image to a cloud image")
+    for tool in ("mmdebstrap", "qemu-img", "losetup", "partx", "mkfs.ext4"):
+        if not shutil.which(tool):
+            raise UserError(f"{tool} is not installed", hint="make deps")
+    started = time.monotonic()
+    log(f"bootstrapping {os_name} base image {target.name} with mmdebstrap (inputs {digest})")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".bootstrap-", dir=target.parent) as tmp:
+        work = Path(tmp)
+        qcow2 = _build(os_name, work, log)
+        digest_file = sha256_file(qcow2)
+        (work / "inputs.json").write_text(json.dumps(inputs(os_name, arch), indent=2, sort_keys=True) + "\n")
+        # Sidecars first, the disk last: the disk's presence means "complete".
+        for suffix in (".vmlinuz", ".initrd"):
+            os.replace(work / f"base{suffix}", target.with_suffix(suffix))
+        os.replace(work / "inputs.json", target.with_suffix(".json"))
+        sums.write_text(f"{digest_file}  {target.name}\n")
+        os.replace(qcow2, target)
+    seconds = time.monotonic() - started
+    log(f"base image ready in {seconds:.0f} s: {target}")
+    _prune_old(target)
+    return Source(str(target), f"sha256:{digest_file}", True, digest, built=True, seconds=seconds)
+
+
+def _prune_old(keep: Path) -> None:
+    """Remove older bases of the same OS: only the current inputs are ever used."""
+    prefix = keep.name.rsplit("-", 1)[0] + "-"
+    for other in keep.parent.glob(prefix + "*"):
+        if other.stem != keep.stem and not other.name.startswith("."):
+            with contextlib.suppress(OSError):
+                other.unlink()
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise BuildFailed(f"{' '.join(cmd[:3])} ... failed ({proc.returncode}):\n{tail}")
+    return proc
+
+
+def mbr(total_sectors: int, start: int = PART_START) -> bytes:
+    """A DOS partition table with one bootable Linux partition filling the disk."""
+    size = total_sectors - start
+    entry = bytes([0x80, 0xFE, 0xFF, 0xFF, 0x83, 0xFE, 0xFF, 0xFF])
+    entry += start.to_bytes(4, "little") + size.to_bytes(4, "little")
+    table = bytearray(512)
+    table[440:444] = os.urandom(4)  # disk signature
+    table[446:462] = entry
+    table[510:512] = b"\x55\xaa"
+    return bytes(table)
+
+
+def _build(os_name: str, work: Path, log: Log) -> Path:
+    os_ = _os(os_name)
+    rootfs = work / "rootfs"
+    cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+           "--aptopt=Acquire::Retries \"3\"", os_.codename, str(rootfs), *sources(os_.codename, mirrors())]
+    t = time.monotonic()
+    _run(cmd)
+    log(f"  mmdebstrap: {time.monotonic() - t:.0f} s")
+    raw = work / "disk.raw"
+    total = DISK_GB * 1024 * 1024 * 2
+    with open(raw, "wb") as f:
+        f.truncate(total * 512)
+        f.write(mbr(total))
+    with _loop(raw) as (disk, part):
+        uuid = _run(["uuidgen"]).stdout.strip() if shutil.which("uuidgen") else _uuid()
+        _run(["mkfs.ext4", "-q", "-L", "root", "-U", uuid, part])
+        mnt = work / "mnt"
+        mnt.mkdir()
+        with _mounted(part, mnt):
+            _run(["cp", "-a", f"{rootfs}/.", str(mnt)])
+            shutil.rmtree(rootfs)
+            with _chroot_mounts(mnt, disk):
+                script = SETUP_SCRIPT.read_text()
+                _run(["chroot", str(mnt), "/bin/sh", "-s"], input=script,
+                     env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DJBAKE_DISK": disk, "DJBAKE_ROOT_UUID": uuid,
+                          "LC_ALL": "C"})
+            kernel = sorted(glob.glob(str(mnt / "boot" / "vmlinuz-*")))
+            initrd = sorted(glob.glob(str(mnt / "boot" / "initrd.img-*")))
+            if not kernel or not initrd:
+                raise BuildFailed("the bootstrapped base has no kernel or initrd in /boot")
+            shutil.copy(kernel[-1], work / "base.vmlinuz")
+            shutil.copy(initrd[-1], work / "base.initrd")
+    qcow2 = work / "base.qcow2"
+    t = time.monotonic()
+    _run(["qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)])
+    raw.unlink()
+    log(f"  qcow2 (compressed): {qcow2.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - t:.0f} s")
+    return qcow2
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+@contextlib.contextmanager
+def _loop(raw: Path) -> Iterator[tuple[str, str]]:
+    disk = _run(["losetup", "--find", "--show", "--partscan", str(raw)]).stdout.strip()
+    try:
+        part = f"{disk}p1"
+        if not _wait_for(part):
+            subprocess.run(["partx", "-a", disk], capture_output=True)
+        if not _wait_for(part):
+            raise BuildFailed(f"no partition device {part} appeared for {disk}")
+        yield disk, part
+    finally:
+        subprocess.run(["partx", "-d", disk], capture_output=True)
+        subprocess.run(["losetup", "-d", disk], capture_output=True)
+
+
+def _wait_for(path: str, seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.2)
+    return os.path.exists(path)
+
+
+@contextlib.contextmanager
+def _mounted(device: str, where: Path, *options: str) -> Iterator[None]:
+    _run(["mount", *options, device, str(where)])
+    try:
+        yield
+    finally:
+        _umount(where)
+
+
+def _umount(where: Path) -> None:
+    for _ in range(5):
+        if subprocess.run(["umount", str(where)], capture_output=True).returncode == 0:
+            return
+        time.sleep(1)
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@contextlib.contextmanager
+def _chroot_mounts(root: Path, disk: str) -> Iterator[None]:
+    done: list[Path] = []
+    try:
+        for args in (["--bind", "/dev"], ["-t", "proc", "proc"], ["-t", "sysfs", "sysfs"]):
+            where = root / args[-1].lstrip("/")
+            where.mkdir(exist_ok=True)
+            _run(["mount", *args, str(where)])
+            done.append(where)
+        yield
+    finally:
+        for where in reversed(done):
+            _umount(where)
+
+
+# -- choosing the source -----------------------------------------------------
+
+def resolve(spec, setting: str | None, rebuild: bool = False, log: Log = print) -> Source:
+    """The qemu source for a spec: bootstrapped, a given URL/file, or the OS table's cloud image."""
+    if setting == "bootstrap":
+        return ensure_bootstrap(spec.os, spec.arch, rebuild=rebuild, log=log)
+    if setting:
+        if setting.startswith(("http://", "https://")):
+            return Source(setting, "none", False)
+        path = Path(setting).expanduser()
+        if not path.exists():
+            raise UserError(f"providers.qemu.source_image: no such file {setting}")
+        return Source(str(path.resolve()), f"sha256:{sha256_file(path)}", False)
+    image = tables.SOURCE_IMAGES["qemu"][spec.os]
+    return Source(image["url"].format(arch=spec.arch), image["checksum"], False)

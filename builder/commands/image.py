@@ -1,0 +1,35 @@
+"""`djbake image`: bake, gate, verify and record an image (builder/pipeline.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from builder import progress, providers
+from builder.errors import BuildFailed
+
+
+def cmd_image(args) -> int:
+    from builder import pipeline
+    from builder.cli import _load_spec
+
+    spec = _load_spec(args)
+    name = providers.get(args.provider).name
+    with progress.from_args(args) as view:
+        build = view.build(name)
+        outcome = pipeline.run(spec, name, build, Path(args.out) if args.out else None, verify=not args.no_verify)
+    for entry in outcome.entries:
+        state = "verified" if entry.verified else "NOT verified"
+        print(f"{entry.provider} {entry.region}: {entry.artifact} ({state}, catalog id {entry.id})")
+    if not outcome.verified and not args.no_verify:
+        raise BuildFailed(f"{name}: fresh-boot verification {outcome.verification.summary}; "
+                          "recorded as not verified")
+    return 0
+
+
+def register(sub, add, spec_args) -> None:
+    p = add(sub, "image", cmd_image, "bake, gate, verify and record an image for one provider")
+    spec_args(p)
+    p.add_argument("--provider", "-p", default="qemu", help="provider (default: qemu)")
+    p.add_argument("--out", help="build base directory (default: build/)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the fresh-boot verification (the image is recorded as not verified)")
+    progress.add_arguments(p)

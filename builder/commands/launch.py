@@ -1,0 +1,87 @@
+"""`djbake launch`: boot a VM from the newest verified image (qemu: a local VM, builder/launch.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from builder import providers
+from builder.errors import UserError
+
+
+def cmd_launch(args) -> int:
+    from builder import catalog, launch
+
+    provider = providers.get(args.provider).name
+    if provider != "qemu":
+        return _launch_cloud(args, provider)
+    name = args.name
+    if args.stop:
+        stopped = launch.stop(name, keep=args.keep_disk)
+        if stopped is None:
+            raise UserError(f"no VM named {name} was launched", hint="djbake launch --provider qemu --list")
+        print(f"stopped VM {name} (PID {stopped.pid})" + ("; disk kept" if args.keep_disk else ""))
+        return 0
+    if args.list:
+        vms = launch.running()
+        for item in vms:
+            print(item.describe())
+        if not vms:
+            print("no launched VM is running")
+        return 0
+    entry = catalog.Catalog().latest("qemu", image=args.image_name)
+    if entry is None:
+        raise UserError("no verified qemu image in the catalog", hint="make image PROVIDER=qemu")
+    user_data = None
+    if args.user_data:
+        try:
+            user_data = Path(args.user_data).read_text()
+        except OSError as e:
+            raise UserError(f"--user-data {args.user_data}: {e.strerror or e}") from None
+    print(f"launching {entry.image} {entry.version} (catalog id {entry.id}); waiting for SSH...", flush=True)
+    launched = launch.start(Path(entry.artifact), name, user_data, cpus=args.cpus, memory_mb=args.memory,
+                            wait=not args.no_wait)
+    print(launched.describe())
+    return 0
+
+
+def _launch_cloud(args, provider: str) -> int:
+    """A cloud VM from the newest verified image in --region, through the provider's launch() hook."""
+    from builder import catalog
+    from builder.cli import _load_spec
+
+    spec = _load_spec(args)
+    cls = providers.get(provider)
+    entry = None
+    for e in catalog.Catalog().query(provider=provider, image=args.image_name or spec.name,
+                                     region=args.region, verified=True):
+        if cls.available(e.region, e.artifact):
+            entry = e
+            break
+    if entry is None:
+        raise UserError(f"no verified, available {provider} image of {spec.name}"
+                        f"{' in ' + args.region if args.region else ''} in the catalog",
+                        hint=f"make image PROVIDER={provider}")
+    user_data = ""
+    if args.user_data:
+        try:
+            user_data = Path(args.user_data).read_text()
+        except OSError as e:
+            raise UserError(f"--user-data {args.user_data}: {e.strerror or e}") from None
+    instance, address = cls(spec).launch(entry.region, entry.artifact, user_data)
+    print(f"{instance} {address} ({entry.artifact} in {entry.region})")
+    return 0
+
+
+def register(sub, add, spec_args) -> None:
+    p = add(sub, "launch", cmd_launch, "boot a VM from the newest verified image (qemu: a local VM)")
+    p.add_argument("--provider", "-p", default="qemu", help="provider (default: qemu)")
+    p.add_argument("--name", default="djbake", help="the VM's name (default: djbake)")
+    p.add_argument("--image-name", help="image name in the catalog (default: the newest of any)")
+    p.add_argument("--user-data", metavar="FILE", help="cloud-init user-data for the VM (merged with djbake's)")
+    p.add_argument("--region", "-r", help="cloud providers: the region (default: any)")
+    spec_args(p)
+    p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--memory", type=int, default=2048, help="MiB")
+    p.add_argument("--no-wait", action="store_true", help="return once QEMU runs, without waiting for SSH")
+    p.add_argument("--stop", action="store_true", help="power the VM off and remove it")
+    p.add_argument("--keep-disk", action="store_true", help="with --stop: keep the VM's disk")
+    p.add_argument("--list", action="store_true", help="list the running launched VMs")

@@ -1,0 +1,121 @@
+"""`djbake launch --provider qemu`: a local VM from the newest verified qcow2.
+
+The VM runs on an overlay disk backed by the catalogued image (the image
+is never written; the VM keeps its own state across reboots), with a
+NoCloud seed: an `admin` user with a key made for this VM, merged with the
+user's own user-data if given. SSH and HTTP are forwarded to free local
+ports. Its state lives in build/vms/<name>/ (vm.json: PID, ports, key);
+`djbake launch --stop` powers it off (ACPI, then by PID) and removes it.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import accel, vm
+from builder.errors import BuildFailed, UserError
+from builder.template import ROOT
+
+USER = "admin"
+
+
+def vms_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("DJBAKE_VMS") or ROOT / "build" / "vms")
+
+
+@dataclass
+class Launched:
+    name: str
+    pid: int
+    ssh_port: int
+    http_port: int
+    user: str
+    key: str
+    artifact: str
+    directory: str
+
+    def describe(self) -> str:
+        return "\n".join([
+            f"VM {self.name} is running (PID {self.pid}) from {self.artifact}",
+            f"  ssh:  ssh -i {self.key} -p {self.ssh_port} -o StrictHostKeyChecking=no "
+            f"-o UserKnownHostsFile=/dev/null {self.user}@127.0.0.1",
+            f"  http: http://127.0.0.1:{self.http_port}/",
+            f"  stop: djbake launch --provider qemu --stop --name {self.name}   (or: kill {self.pid})",
+        ])
+
+
+def state_file(name: str) -> Path:
+    return vms_dir() / name / "vm.json"
+
+
+def load(name: str) -> Launched | None:
+    try:
+        return Launched(**json.loads(state_file(name).read_text()))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+
+
+def start(artifact: Path, name: str, user_data: str | None = None, cpus: int = 2, memory_mb: int = 2048,
+          wait: bool = True, timeout: float = 900) -> Launched:
+    if not artifact.is_file():
+        raise UserError(f"the catalogued image {artifact} no longer exists",
+                        hint="make image PROVIDER=qemu, or djbake images to see what is recorded")
+    current = load(name)
+    if current and vm.pid_alive(current.pid):
+        raise UserError(f"VM {name} is already running (PID {current.pid})",
+                        hint=f"djbake launch --provider qemu --stop --name {name}")
+    directory = vms_dir() / name
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    disk = directory / "disk.qcow2"
+    proc = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(artifact.resolve()),
+                           str(disk)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildFailed(f"qemu-img create of the overlay failed: {proc.stderr.strip()}")
+    key = directory / "id_ed25519"
+    public = vm.new_key(key, comment=f"djbake-launch-{name}")
+    seed = vm.write_seed_dir(directory / "seed", vm.merge_user_data(vm.user_config(USER, public), user_data),
+                             instance_id=f"djbake-{name}-{secrets.token_hex(4)}", hostname=name)
+    iso = vm.seed_iso(seed, directory / "seed.iso")
+    machine = vm.VM(name, disk, iso, cpus=cpus, memory_mb=memory_mb, accelerator=accel.resolve().accelerator,
+                    workdir=directory)
+    machine.start(daemonize=True)
+    launched = Launched(name, machine.pid or 0, machine.ssh_port, machine.http_port, USER, str(key),
+                        str(artifact), str(directory))
+    state_file(name).write_text(json.dumps(launched.__dict__, indent=2) + "\n")
+    if wait:
+        try:
+            machine.wait_for_ssh(USER, key, timeout)
+        except BaseException:
+            stop(name)
+            raise
+    return launched
+
+
+def stop(name: str, keep: bool = False) -> Launched | None:
+    """Power the VM off (ACPI, 60 s), then by PID; remove its directory unless keep."""
+    current = load(name)
+    if current is None:
+        return None
+    directory = Path(current.directory)
+    machine = vm.VM(name, directory / "disk.qcow2", None, workdir=directory, pid=current.pid)
+    machine.stop(graceful_seconds=60)
+    if not keep:
+        shutil.rmtree(directory, ignore_errors=True)
+    return current
+
+
+def running() -> list[Launched]:
+    out = []
+    for f in sorted(vms_dir().glob("*/vm.json")):
+        item = load(f.parent.name)
+        if item and vm.pid_alive(item.pid):
+            out.append(item)
+    return out
