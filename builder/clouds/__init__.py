@@ -65,3 +65,26 @@ def run_suite(host: str, port: int, user: str, key_file: Path, log_dir: Path | N
     from builder import gate
 
     return gate.run_suite(host=host, port=port, user=user, key_file=str(key_file), log_dir=log_dir)
+
+
+# -- retention: the same rule on every cloud ------------------------------------
+
+@dataclass(frozen=True)
+class PruneDecision:
+    image: object  # a cloud module's Image: .id, .verified, newest first
+    delete: bool
+    reason: str
+
+
+def plan_prune(images: list, keep: int) -> list[PruneDecision]:
+    """Newest first: keep `keep` images and always the newest verified one; delete the rest."""
+    newest_verified = next((i.id for i in images if i.verified), None)
+    out = []
+    for n, img in enumerate(images):
+        if n < keep:
+            out.append(PruneDecision(img, False, f"one of the newest {keep}"))
+        elif img.id == newest_verified:
+            out.append(PruneDecision(img, False, "newest verified"))
+        else:
+            out.append(PruneDecision(img, True, "older than the newest kept"))
+    return out

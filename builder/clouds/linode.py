@@ -213,31 +213,10 @@ def verify(api, image_id: str, region: str, instance_type: str, user_data: str |
 
 # -- retention -------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PruneDecision:
-    image: Image
-    delete: bool
-    reason: str
-
-
-def plan_prune(images: list[Image], keep: int) -> list[PruneDecision]:
-    """Newest first: keep `keep` images and always the newest verified one; delete the rest."""
-    newest_verified = next((i.id for i in images if i.verified), None)
-    out = []
-    for n, img in enumerate(images):
-        if n < keep:
-            out.append(PruneDecision(img, False, f"one of the newest {keep}"))
-        elif img.id == newest_verified:
-            out.append(PruneDecision(img, False, "newest verified"))
-        else:
-            out.append(PruneDecision(img, True, "older than the newest kept"))
-    return out
-
-
-def prune(api, image_name: str, keep: int = 2, dry_run: bool = False) -> list[PruneDecision]:
+def prune(api, image_name: str, keep: int = 2, dry_run: bool = False) -> list[clouds.PruneDecision]:
     if keep < 1:
         raise UserError("--keep must be 1 or more")
-    decisions = plan_prune(own_images(api, image_name), keep)
+    decisions = clouds.plan_prune(own_images(api, image_name), keep)
     if not dry_run:
         from linode_api4 import Image as LImage
 

@@ -60,7 +60,8 @@ class Provider(base.Provider):
     def source(self) -> dict:
         s = self.settings
         src = {
-            "identity_endpoint": "${var.os_identity_endpoint}",
+            # OS_AUTH_URL, when set, overrides the identity's endpoint (as in every OpenStack tool).
+            "identity_endpoint": '${var.os_auth_url != "" ? var.os_auth_url : var.os_identity_endpoint}',
             "username": "${var.os_username}",
             "password": "${var.os_password}",
             "tenant_id": "${var.os_project_id}",
