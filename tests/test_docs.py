@@ -1,6 +1,7 @@
 """The docs cannot drift: the spec reference is generated, links resolve, provider pages name their credentials."""
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -98,6 +99,10 @@ def _image_suite_markers() -> set[str]:
     found: set[str] = set()
     for path in list(suite.rglob("conftest.py")) + list(suite.glob("*.ini")) + list(suite.glob("*.toml")):
         text = path.read_text(encoding="utf-8")
+        if path.suffix == ".py":  # a `MARKERS = {"name": "doc", ...}` table
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "MARKERS" for t in node.targets):
+                    found |= {k for k in ast.literal_eval(node.value)}
         found |= set(re.findall(r"""addinivalue_line\(\s*["']markers["']\s*,\s*f?["']([A-Za-z_][\w-]*)""", text))
         block = re.search(r"^\s*markers\s*=\s*(\[.*?\]|(?:\n[ \t]+.+)+)", text, re.S | re.M)
         if block:
