@@ -73,6 +73,7 @@ class Catalog:
         self.path = Path(path) if path else default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
+            _use_wal(db)
             db.executescript(SCHEMA)
 
     @contextmanager
@@ -140,6 +141,26 @@ class Catalog:
     def latest(self, provider: str, image: str | None = None, region: str | None = None) -> Entry | None:
         found = self.query(provider=provider, image=image, region=region, verified=True)
         return found[0] if found else None
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Write-ahead log: readers (`djbake latest`) never wait for a build being recorded, and
+    a writer killed mid-transaction leaves only uncommitted frames, ignored on the next open.
+
+    The mode is stored in the file, so this matters once per catalog. Switching needs a moment
+    alone with the file, which another process opening it at the same time may hold: retry.
+    Where WAL is unsupported (some network filesystems) SQLite keeps its rollback journal,
+    which is just as atomic.
+    """
+    for attempt in range(100):
+        try:
+            db.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            time.sleep(0.01 * (1 + attempt % 10))
+    raise sqlite3.OperationalError("cannot switch the catalog to WAL mode: it stays locked")
 
 
 def _entry(row: sqlite3.Row) -> Entry:
