@@ -52,23 +52,12 @@ def test_latest_picks_newest_verified_across_pages(standin, api):
 def test_latest_respects_region_copies(standin, api):
     ids = _seed(standin)
     assert ops.latest(api, "django-web", region="eu-west") is None
-    img = _replicate_settled(standin, api, ids[1], ["eu-west", "ap-northeast"])
+    img = ops.replicate(api, ids[1], ["eu-west", "ap-northeast"], timeout=5, interval=0.01)
     assert img.regions == {"us-east": "available", "eu-west": "available", "ap-northeast": "available"}
     assert ops.latest(api, "django-web", region="eu-west").id == ids[1]
     (call,) = standin.calls("POST", r"/regions$")
     # The replicate call replaces the list: the build region must be kept.
     assert call.body == {"regions": ["us-east", "eu-west", "ap-northeast"]}
-
-
-def _replicate_settled(standin, api, image_id, regions):
-    import threading
-
-    t = threading.Timer(0.05, standin.settle)
-    t.start()
-    try:
-        return ops.replicate(api, image_id, regions, timeout=5, interval=0.02)
-    finally:
-        t.cancel()
 
 
 def test_launch_passes_user_data_through_metadata_base64(standin, api):
@@ -115,7 +104,7 @@ def test_verify_deletes_the_instance_when_the_suite_passes_or_fails(standin, api
 def test_prune_keeps_newest_and_newest_verified(standin, api):
     ids = _seed(standin, n=5, verified=(1,))
     decisions = ops.prune(api, "django-web", keep=2, dry_run=True)
-    assert [(d.image.id, d.delete) for d in decisions] == [
+    assert [(d.image, d.delete) for d in decisions] == [
         (ids[4], False), (ids[3], False), (ids[2], True), (ids[1], False), (ids[0], True)]
     assert len(standin.images) == 6  # dry run deletes nothing
     ops.prune(api, "django-web", keep=2)
@@ -177,3 +166,37 @@ def test_live_latest_verified_image_exists_in_every_listed_region():
     if img is None:
         pytest.skip("no verified django-web image on this Linode account yet")
     assert img.status == "available" and "cloud-init" in img.capabilities
+
+
+def test_provider_hooks_verify_then_replicate_and_record(standin, monkeypatch, tmp_path):
+    """The pipeline's hooks for Linode (artifacts -> verify -> publish -> prune) against the stand-in."""
+    from builder import catalog, clouds, spec
+    from builder.providers import base
+    from builder.providers.linode import Provider
+
+    monkeypatch.setenv("LINODE_TOKEN", TOKEN)
+    monkeypatch.setenv("DJBAKE_LINODE_API", standin.url + "/v4")
+    monkeypatch.setattr(clouds, "wait_port", lambda *a, **k: None)
+    monkeypatch.setattr(clouds, "run_suite", lambda *a, **k: True)
+    monkeypatch.setattr(ops.time, "sleep", lambda s: None)
+    s = spec.loads("name: django-web\nproviders:\n  linode: {near: [north-america, europe]}\n")
+    p = Provider(s)
+    built = standin.add_image("django-web-1.0-b9", "2026-11-28T00:00:00")
+    ctx = base.BuildContext(tmp_path, {"build_id": "b9"})
+    # Packer's manifest entry for the linode builder: artifact_id is the image id.
+    found = p.artifacts([{"name": "linode", "builder_type": "linode", "artifact_id": built,
+                          "packer_run_uuid": "u", "custom_data": {}}], ctx)
+    assert found == [("us-east", built)]
+    v = p.verify(found, ctx)
+    assert v.passed and standin.instances == {}
+    final = p.publish(found, v, ctx)
+    assert final == [("us-east", built), ("eu-west", built)]
+    assert standin.images[built]["tags"] == [ops.TAG_VERIFIED]
+    assert [r["region"] for r in standin.images[built]["regions"]] == ["us-east", "eu-west"]
+    assert Provider.available("eu-west", built) and not Provider.available("ap-south", built)
+    cat = catalog.Catalog(tmp_path / "c.sqlite")
+    old = standin.add_image("django-web-0.9-b1", "2026-11-01T00:00:00")
+    cat.add([catalog.Entry("b1", "django-web", "0.9", "linode", "us-east", old)])
+    decisions = p.prune(1, False, cat)
+    assert [(d.image, d.delete) for d in decisions] == [(built, False), (old, True)]
+    assert cat.query(provider="linode", state=None)[0].state == "deregistered"

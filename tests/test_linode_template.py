@@ -9,9 +9,15 @@ SPEC = spec.load(Path(__file__).parent / "specs" / "golden.yaml")
 
 
 def test_linode_source_uses_only_documented_keys_and_replicates():
-    src = providers.get("linode")(SPEC).source()
+    p = providers.get("linode")(SPEC)
+    src = p.source()
     assert plugin_schema.check("linode", src) == []
-    assert src["image_regions"][0] == src["region"]
+    assert src["image_regions"] == "${var.linode_image_regions}"
+    # a plain `packer build` replicates to every region; `djbake image` builds in the first and
+    # replicates after the fresh-boot verification
+    assert p.extra_variables()["linode_image_regions"]["default"] == p.regions
+    assert p.regions[0] == src["region"]
+    assert p.packer_variables(None) == {"linode_image_regions": f'["{src["region"]}"]'}
     assert src["cloud_init"] is True  # metadata user-data needs a cloud-init capable image
 
 

@@ -151,7 +151,7 @@ def test_prune_keeps_newest_and_newest_verified(standin):
     ids = _seed(standin, n=4, verified=(0,))
     conn = _conn(standin)
     decisions = ops.prune(conn, "django-web", keep=1)
-    assert [(d.image.id, d.delete) for d in decisions] == [
+    assert [(d.image, d.delete) for d in decisions] == [
         (ids[3], False), (ids[2], True), (ids[1], True), (ids[0], False)]
     assert set(standin.images) >= {ids[3], ids[0]} and ids[2] not in standin.images
     assert any(v["name"].startswith("other-") for v in standin.images.values())

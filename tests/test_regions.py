@@ -78,7 +78,7 @@ def test_template_copies_follow_resolved_regions():
           digitalocean: {near: [north-america, europe]}
           gcp: {near: [europe, asia]}
         """)
-    assert providers.get("linode")(s).source()["image_regions"] == ["eu-west", "ap-northeast"]
+    assert providers.get("linode")(s).extra_variables()["linode_image_regions"]["default"] == ["eu-west", "ap-northeast"]
     do = providers.get("digitalocean")(s).source()
     assert (do["region"], do["snapshot_regions"]) == ("nyc3", ["nyc3", "ams3"])
     g = providers.get("gcp")(s).source()

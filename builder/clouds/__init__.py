@@ -71,20 +71,35 @@ def run_suite(host: str, port: int, user: str, key_file: Path, log_dir: Path | N
 
 @dataclass(frozen=True)
 class PruneDecision:
-    image: object  # a cloud module's Image: .id, .verified, newest first
+    """The shape `djbake prune` prints (the same as builder/clouds/aws.py's)."""
+
+    region: str
+    image: str
+    build_id: str | None
+    verified: bool
     delete: bool
-    reason: str
+    why: str
 
 
 def plan_prune(images: list, keep: int) -> list[PruneDecision]:
-    """Newest first: keep `keep` images and always the newest verified one; delete the rest."""
+    """`images` newest first (each with .id, .region, .build_id, .verified): keep the newest `keep`
+    and always the newest verified one; delete the rest."""
     newest_verified = next((i.id for i in images if i.verified), None)
     out = []
     for n, img in enumerate(images):
         if n < keep:
-            out.append(PruneDecision(img, False, f"one of the newest {keep}"))
+            delete, why = False, f"one of the newest {keep}"
         elif img.id == newest_verified:
-            out.append(PruneDecision(img, False, "newest verified"))
+            delete, why = False, "newest verified"
         else:
-            out.append(PruneDecision(img, True, "older than the newest kept"))
+            delete, why = True, "older than the newest kept"
+        out.append(PruneDecision(img.region, img.id, img.build_id, img.verified, delete, why))
     return out
+
+
+def record_pruned(cat, provider: str, image_name: str, decisions: list[PruneDecision]) -> None:
+    """The catalog follows a prune: deleted images get state `deregistered`."""
+    gone = {d.image for d in decisions if d.delete}
+    for e in cat.query(provider=provider, image=image_name, state=None):
+        if e.artifact in gone:
+            cat.update(e.id, state="deregistered")

@@ -79,6 +79,14 @@ class Image:
     def verified(self) -> bool:
         return TAG_VERIFIED in self.tags
 
+    @property
+    def region(self) -> str:
+        return ",".join(self.regions)
+
+    @property
+    def build_id(self) -> str:
+        return self.label.rsplit("-", 1)[-1]  # labels are <image>-<version>-<build id>
+
 
 def _image(obj) -> Image:
     regions = {}
@@ -191,7 +199,7 @@ SuiteRunner = Callable[[str, int, str, Path], object]
 
 
 def verify(api, image_id: str, region: str, instance_type: str, user_data: str | None = None,
-           suite: SuiteRunner = clouds.run_suite, ssh_timeout: float = 600, interval: float = 5) -> dict:
+           suite: SuiteRunner | None = None, ssh_timeout: float = 600, interval: float = 5) -> dict:
     """Boot a fresh Linode from the image, run the suite over SSH, delete the Linode whatever happens."""
     key = clouds.temporary_key()
     inst = None
@@ -200,7 +208,7 @@ def verify(api, image_id: str, region: str, instance_type: str, user_data: str |
         inst = launch(api, image_id, region, instance_type, user_data=user_data, label=None,
                       authorized_keys=[key.public], tags=["djbake", "djbake-verify"], interval=interval)
         clouds.wait_port(inst.address, 22, timeout=ssh_timeout, interval=interval)
-        result = suite(inst.address, 22, "root", key.private_file)
+        result = (suite or clouds.run_suite)(inst.address, 22, "root", key.private_file)
         ok = bool(getattr(result, "ok", result))
         return {"ok": ok, "instance": inst.id, "region": region, "seconds": round(time.monotonic() - started, 1)}
     finally:
@@ -222,5 +230,5 @@ def prune(api, image_name: str, keep: int = 2, dry_run: bool = False) -> list[cl
 
         for d in decisions:
             if d.delete:
-                _api(f"delete image {d.image.id}", lambda: LImage(api, d.image.id).delete())
+                _api(f"delete image {d.image}", lambda: LImage(api, d.image).delete())
     return decisions

@@ -85,15 +85,20 @@ class Image:
     created: str
     status: str
     tags: list[str]
+    region: str = ""
 
     @property
     def verified(self) -> bool:
         return TAG_VERIFIED in self.tags
 
+    @property
+    def build_id(self) -> str:
+        return self.name.rsplit("-", 1)[-1]  # names are <image>-<version>-<build id>
+
 
 def own_images(conn, image_name: str) -> list[Image]:
     def listing():
-        return [Image(i.id, i.name, i.created_at, i.status, list(i.tags or []))
+        return [Image(i.id, i.name, i.created_at, i.status, list(i.tags or []), conn.config.region_name or "")
                 for i in conn.image.images(visibility="private")]
 
     found = _api("list images", listing)
@@ -160,7 +165,7 @@ def delete_server(conn, server_id: str) -> None:
 
 
 def verify(conn, image_id: str, flavor: str, user_data: str | None = None, networks: list[str] | None = None,
-           suite=clouds.run_suite, ssh_timeout: float = 600, interval: float = 5) -> dict:
+           suite=None, ssh_timeout: float = 600, interval: float = 5) -> dict:
     """Boot a fresh server from the image, run the suite over SSH, delete server and key whatever happens."""
     key = clouds.temporary_key()
     key_name = f"djbake-verify-{uuid.uuid4().hex[:8]}"
@@ -171,7 +176,7 @@ def verify(conn, image_id: str, flavor: str, user_data: str | None = None, netwo
         server = launch(conn, image_id, flavor, user_data=user_data, key_name=key_name, networks=networks,
                         interval=interval)
         clouds.wait_port(server.address, 22, timeout=ssh_timeout, interval=interval)
-        result = suite(server.address, 22, "root", key.private_file)
+        result = (suite or clouds.run_suite)(server.address, 22, "root", key.private_file)
         ok = bool(getattr(result, "ok", result))
         return {"ok": ok, "server": server.id, "seconds": round(time.monotonic() - started, 1)}
     finally:
@@ -194,5 +199,5 @@ def prune(conn, image_name: str, keep: int = 2, dry_run: bool = False):
     if not dry_run:
         for d in decisions:
             if d.delete:
-                _api(f"delete image {d.image.id}", conn.image.delete_image, d.image.id, ignore_missing=True)
+                _api(f"delete image {d.image}", conn.image.delete_image, d.image, ignore_missing=True)
     return decisions
