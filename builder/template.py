@@ -73,14 +73,19 @@ def build_template(spec: Spec, provider: base.Provider) -> dict:
     env = [f"{k}={v}" for k, v in stack.environment(spec, provider.name).items()]
     execute = f"chmod +x {{{{ .Path }}}}; {become}env {{{{ .Vars }}}} {{{{ .Path }}}}"
     payload = stack.PAYLOAD_DIR
-    scripts = [f"${{path.root}}/payload/scripts/{s.file}" for s in stack.scripts_for(spec)]
+
+    def run_script(name: str) -> dict:
+        # Each script runs from its place in the uploaded payload (not Packer's
+        # /tmp/script_N.sh), so it finds lib.sh and files/ beside itself.
+        return {"shell": {"script": f"${{path.root}}/payload/scripts/{name}", "environment_vars": env,
+                          "execute_command": execute, "remote_folder": f"{payload}/scripts", "remote_file": name}}
+
     provisioners = [
         {"shell": {"inline": [f"mkdir -p {payload}"]}},
         {"file": {"source": "${path.root}/payload/", "destination": payload}},
-        {"shell": {"scripts": scripts, "environment_vars": env, "execute_command": execute}},
+        *(run_script(s.file) for s in stack.scripts_for(spec)),
         _gate(provider),
-        {"shell": {"scripts": [f"${{path.root}}/payload/scripts/{stack.SEAL.file}"],
-                   "environment_vars": env, "execute_command": execute}},
+        run_script(stack.SEAL.file),
     ]
     manifest = {
         "manifest": {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import packer, providers, render, spec, template
+from builder import packer, providers, render, spec, stack, template
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
@@ -70,10 +70,16 @@ def test_credentials_only_as_sensitive_env_variables(name, monkeypatch):
 
 def test_template_order_gate_before_seal():
     t = template.build_template(SPEC, providers.get("qemu")(SPEC))
-    kinds = [next(iter(p)) for p in t["build"][0]["provisioner"]]
-    assert kinds == ["shell", "file", "shell", "shell-local", "shell"]
-    assert "builder gate" in t["build"][0]["provisioner"][3]["shell-local"]["inline"][0]
-    assert t["build"][0]["provisioner"][4]["shell"]["scripts"][0].endswith("/seal.sh")
+    provs = t["build"][0]["provisioner"]
+    kinds = [next(iter(p)) for p in provs]
+    n = len(stack.scripts_for(SPEC))
+    assert kinds == ["shell", "file", *["shell"] * n, "shell-local", "shell"]
+    assert "builder gate" in provs[-2]["shell-local"]["inline"][0]
+    assert provs[-1]["shell"]["script"].endswith("/seal.sh")
+    # each script runs from the uploaded payload, beside lib.sh and files/
+    for p in provs[2:2 + n] + provs[-1:]:
+        name = p["shell"]["script"].rsplit("/", 1)[1]
+        assert (p["shell"]["remote_folder"], p["shell"]["remote_file"]) == ("/tmp/djbake/scripts", name)
 
 
 def test_render_writes_self_contained_dir(tmp_path):
