@@ -145,3 +145,86 @@ def ensure(os_name: str = "debian-12", rebuild: bool = False, client=None, log=p
     if existing(client, ref) is None:
         raise BuildFailed(f"docker import of {ref} reported no error but the image is missing")
     return BaseImage(os_name, ref, want, built=True)
+
+
+# -- systemd containers: the build container, the verify container, the fast loop --
+
+# What a container needs to run systemd as PID 1 and the stack's services
+# (nftables, fail2ban, PostgreSQL). Not --privileged: our CI hosts lack
+# CAP_SYS_RESOURCE, and --privileged asks for every capability, so runc
+# fails with "unable to apply caps". ALL minus that one works everywhere.
+RUN_ARGS = (
+    "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+)
+RUN_KWARGS = dict(
+    cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
+    security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+    tmpfs={"/run": "", "/run/lock": ""},
+    volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+)
+LABEL = "djbake.container"
+
+
+def start(image: str, purpose: str, client=None, boot_timeout: int = 120):
+    """Run image with systemd as PID 1 and wait until boot finished."""
+    client = client or _client()
+    container = client.containers.run(image, detach=True, labels={LABEL: purpose}, **RUN_KWARGS)
+    try:
+        state = wait_booted(container, boot_timeout)
+    except BaseException:
+        stop(container)
+        raise
+    if state not in ("running", "degraded"):
+        logs = container.logs(tail=30).decode(errors="replace")
+        stop(container)
+        raise BuildFailed(f"systemd in {image} did not finish booting (state {state!r}):\n{logs}")
+    return container
+
+
+def wait_booted(container, timeout: int) -> str:
+    """systemd's state once boot is over: running, degraded, or what it was at the timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    state = "unknown"
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status != "running":
+            return f"container {container.status}"
+        code, out = container.exec_run(["systemctl", "is-system-running"])
+        state = out.decode(errors="replace").strip()
+        if state in ("running", "degraded", "maintenance", "stopping"):
+            return state
+        time.sleep(1)
+    return state
+
+
+def stop(container) -> None:
+    """SIGRTMIN+3 is systemd's 'halt': a clean stop (SIGTERM only re-executes it)."""
+    import docker
+
+    try:
+        container.kill(signal="SIGRTMIN+3")
+        container.wait(timeout=30)
+    except Exception:  # noqa: BLE001 - already gone or stuck: force below
+        pass
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def put_dir(container, src: Path, dest: str) -> None:
+    """Copy a host directory to dest in the container (dest is created)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(str(src), arcname=Path(dest).name)
+    container.exec_run(["mkdir", "-p", str(Path(dest).parent)])
+    if not container.put_archive(str(Path(dest).parent), buf.getvalue()):
+        raise BuildFailed(f"could not copy {src} into the container at {dest}")

@@ -1,0 +1,228 @@
+"""The image suite runner: the in-build gate, and the suite for fresh-boot verification.
+
+    python -m builder gate --provider P (--host H --port N --user U [--key-file F]
+                                         | --container ID) --log-dir DIR
+
+Packer runs that as a shell-local provisioner after the stack scripts and
+before seal.sh (builder/template.py `_gate`). It runs pytest-testinfra on
+tests/image/ against the build VM (paramiko, with the build key; sudo when
+the build user is not root) or the build container (docker backend),
+writes `gate.junit.xml` and `gate.log` into DIR, and exits 1 naming every
+failed check: a failed check fails the Packer build, so no image exists.
+
+`run_suite()` is the same runner for other phases: builder/verify.py calls
+it on a freshly booted VM (`fresh_boot=True`), the docker provider on a
+container of the built image.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builder.template import ROOT
+
+SUITE = ROOT / "tests" / "image"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the suite runs: an SSH host or a docker container."""
+
+    host: str | None = None
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None
+    container: str | None = None
+
+    def __post_init__(self):
+        if bool(self.container) == bool(self.host):
+            raise ValueError("a target is either a container or an SSH host")
+
+    @property
+    def backend(self) -> str:
+        return "docker" if self.container else "ssh"
+
+    def hosts_arg(self) -> str:
+        if self.container:
+            return f"docker://{self.container}"
+        spec = f"paramiko://{self.user or 'root'}@{self.host}:{self.port}?timeout=30"
+        if self.key_file:
+            spec += f"&ssh_identity_file={self.key_file}"
+        return spec
+
+    @property
+    def needs_sudo(self) -> bool:
+        return self.backend == "ssh" and (self.user or "root") != "root"
+
+    def describe(self) -> str:
+        return f"container {self.container[:12]}" if self.container else f"{self.user}@{self.host}:{self.port}"
+
+
+@dataclass
+class SuiteResult:
+    name: str
+    returncode: int
+    markers: str
+    passed: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)   # test ids with their first message line
+    seconds: float = 0.0
+    junit: Path | None = None
+    log: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        # pytest: 0 all passed, 5 nothing collected (a wrong -m is an error too).
+        return self.returncode == 0 and not self.failed
+
+    @property
+    def summary(self) -> str:
+        head = (f"{self.name}: {self.passed} passed, {len(self.failed)} failed, {self.skipped} skipped "
+                f"in {self.seconds:.0f} s (-m '{self.markers}')")
+        if self.ok:
+            return head
+        if not self.failed:
+            return f"{head}; pytest exited {self.returncode} (log: {self.log})"
+        return head + "; failed: " + "; ".join(self.failed)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "returncode": self.returncode, "markers": self.markers, "passed": self.passed,
+                "skipped": self.skipped, "failed": self.failed, "seconds": round(self.seconds, 1),
+                "junit": str(self.junit) if self.junit else None, "log": str(self.log) if self.log else None}
+
+
+def default_markers(target: Target, phase: str) -> str:
+    """The phase's marker, minus `kernel` in a container (it shares the host's kernel)."""
+    return phase if target.backend == "ssh" else f"{phase} and not kernel"
+
+
+def pytest_command(target: Target, markers: str, junit: Path, record: Path | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "pytest", str(SUITE), f"--hosts={target.hosts_arg()}", "-m", markers,
+           f"--junitxml={junit}", "-p", "no:cacheprovider", "-rfE", "--tb=short", "-q", "--color=no"]
+    if target.needs_sudo:
+        cmd.append("--sudo")
+    if record is not None:
+        cmd.append(f"--record={record}")
+    return cmd
+
+
+def parse_junit(path: Path) -> tuple[int, int, list[str]]:
+    """(passed, skipped, failed ids with reasons) from a junit xml file."""
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, FileNotFoundError):
+        return 0, 0, []
+    passed = skipped = 0
+    failed: list[str] = []
+    for case in root.iter("testcase"):
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name', '')}"
+        name = name.split("[", 1)[0]  # the parametrized host id is noise here
+        if problem is not None:
+            reason = (problem.get("message") or "").strip().splitlines()
+            failed.append(f"{name} ({reason[0][:160]})" if reason else name)
+        elif case.find("skipped") is not None:
+            skipped += 1
+        else:
+            passed += 1
+    return passed, skipped, failed
+
+
+def run_suite(target: Target | None = None, markers: str | None = None, extra_env: dict[str, str] | None = None,
+              log_dir: Path | str | None = None, *, name: str | None = None, record: Path | str | None = None,
+              host: str | None = None, port: int = 22, user: str | None = None, key_file: str | None = None,
+              container: str | None = None, fresh_boot: bool = False, timeout: int = 1800) -> SuiteResult:
+    """Run tests/image against target; never raises for failing checks (see SuiteResult.ok).
+
+    markers default to the phase: `gate`, or `fresh_boot` with fresh_boot=True
+    (`and not kernel` in a container). extra_env reaches the tests (e.g.
+    DJBAKE_BUILD_USER, DJBAKE_EXPECT_SETTINGS); record is a JSON file the
+    fresh-boot tests write per-VM identity values to (compare_boots()).
+    """
+    if target is None:
+        target = Target(host=host, port=port, user=user, key_file=key_file, container=container)
+    phase = "fresh_boot" if fresh_boot else "gate"
+    markers = markers or default_markers(target, phase)
+    name = name or phase
+    out_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix=f"djbake-{name}-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    junit = out_dir / f"{name}.junit.xml"
+    log = out_dir / f"{name}.log"
+    junit.unlink(missing_ok=True)
+    env = {**os.environ, **(extra_env or {}), "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = pytest_command(target, markers, junit, Path(record) if record else None)
+    started = time.monotonic()
+    with open(log, "w") as fh:
+        fh.write(f"# {target.describe()}: {' '.join(cmd)}\n")
+        fh.flush()
+        try:
+            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT, timeout=timeout)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            fh.write(f"\n# timed out after {timeout} s\n")
+            code = 124
+    passed, skipped, failed = parse_junit(junit)
+    return SuiteResult(name, code, markers, passed, skipped, failed, time.monotonic() - started, junit, log)
+
+
+def compare_boots(a: dict[str, str], b: dict[str, str]) -> list[str]:
+    """Problems between the --record files of two fresh boots of one image (empty: they differ as they must)."""
+    problems = []
+    for key in ("ssh_host_keys", "machine_id", "secret_key_sha256", "db_password_sha256"):
+        va, vb = a.get(key), b.get(key)
+        if not va or not vb:
+            problems.append(f"{key}: not recorded by both boots")
+        elif va == vb:
+            problems.append(f"{key}: the same on both boots (must be made per VM)")
+    return problems
+
+
+# -- the command -------------------------------------------------------------
+
+def _key_file(args, stack: list) -> str | None:
+    """--key-file, or DJBAKE_GATE_KEY (Packer's generated key) in a 0600 temp file."""
+    if args.key_file:
+        return args.key_file
+    key = os.environ.get("DJBAKE_GATE_KEY", "")
+    if not key.strip():
+        return None
+    fd, path = tempfile.mkstemp(prefix="djbake-gate-", suffix=".key")
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key if key.endswith("\n") else key + "\n")
+    stack.append(path)
+    return path
+
+
+def cmd_gate(args) -> int:
+    from builder.errors import BuildFailed, UserError
+
+    if bool(args.container) == bool(args.host):
+        raise UserError("give either --container ID or --host H (with --port, --user)")
+    cleanup: list[str] = []
+    try:
+        if args.container:
+            target = Target(container=args.container)
+        else:
+            target = Target(host=args.host, port=args.port, user=args.user, key_file=_key_file(args, cleanup))
+        print(f"djbake gate: testing {target.describe()} ({args.provider}) ...", flush=True)
+        result = run_suite(target, args.markers, log_dir=args.log_dir, name="gate")
+    finally:
+        for path in cleanup:
+            Path(path).unlink(missing_ok=True)
+    print(f"djbake gate: {result.summary}")
+    print(f"djbake gate: report {result.junit}, log {result.log}")
+    if not result.ok:
+        for failure in result.failed:
+            print(f"djbake gate: FAILED {failure}", file=sys.stderr)
+        raise BuildFailed(f"in-build gate failed: {len(result.failed) or 'the suite'} check(s) "
+                          f"({', '.join(f.split(' (')[0] for f in result.failed) or f'exit {result.returncode}'})")
+    return 0

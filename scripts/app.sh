@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The application layer: the env file every app process reads, the tools
+# that change it and deploy projects (djbake-env, djbake-deploy), and the
+# welcome project a fresh VM answers with until a project is deployed.
+# Inputs: DJBAKE_DATABASE, DJBAKE_REDIS, DJBAKE_APP_MODULE, DJBAKE_APP_SETTINGS,
+# DJBAKE_APP_SOURCE, DJBAKE_APP_REQUIREMENTS (a project baked in by the spec).
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+put djbake/djbake-env /usr/local/sbin/djbake-env 0755
+put djbake/djbake-deploy /usr/local/sbin/djbake-deploy 0755
+
+# The env file: only non-secret, non-unique values at build time. Secrets,
+# the database password and ALLOWED_HOSTS are added per VM at first boot.
+if [ ! -f /etc/djbake/app.env ]; then
+    printf '# The app'"'"'s environment (gunicorn, djbake-deploy, djbake-env manage).\n' >/etc/djbake/app.env
+    chown root:django /etc/djbake/app.env
+    chmod 0640 /etc/djbake/app.env
+fi
+djbake-env set PYTHONPATH /srv/app/src
+djbake-env set DJANGO_STATIC_ROOT /srv/app/static
+djbake-env set DJANGO_MEDIA_ROOT /srv/app/media
+if [ "${DJBAKE_DATABASE:-postgresql}" = postgresql ]; then
+    djbake-env set DJANGO_DB_NAME django
+    djbake-env set DJANGO_DB_USER django
+    djbake-env set DJANGO_DB_HOST localhost
+    djbake-env set DJANGO_DB_PORT 5432
+fi
+if [ "${DJBAKE_REDIS:-0}" = 1 ]; then
+    djbake-env set REDIS_URL redis://127.0.0.1:6379/0
+fi
+djbake-env hosts
+
+if [ -n "${DJBAKE_APP_SOURCE:-}" ]; then
+    # A project baked into the image: deployed now; its migrate runs at first
+    # boot (the database does not exist before). Source paths are relative
+    # to the payload.
+    src=$DJBAKE_APP_SOURCE
+    if [ -e "$DJBAKE_PAYLOAD/$src" ]; then src="$DJBAKE_PAYLOAD/$src"; fi
+    : "${DJBAKE_APP_MODULE:?DJBAKE_APP_MODULE is required with DJBAKE_APP_SOURCE}"
+    djbake-deploy --install-only --source "$src" --wsgi "$DJBAKE_APP_MODULE" \
+        --settings "${DJBAKE_APP_SETTINGS:-${DJBAKE_APP_MODULE%.*}.settings}" \
+        ${DJBAKE_APP_REQUIREMENTS:+--requirements "$DJBAKE_APP_REQUIREMENTS"}
+else
+    rm -rf /srv/app/src/welcome
+    cp -a "$FILES/welcome/." /srv/app/src/
+    chown -R root:django /srv/app/src
+    chmod -R u=rwX,g=rX,o= /srv/app/src
+    djbake-env set DJANGO_SETTINGS_MODULE welcome.settings
+    djbake-env set DJBAKE_WSGI_APP welcome.wsgi:application
+fi

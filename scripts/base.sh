@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Base system: apt that survives flaky mirrors, no docs, current security
+# fixes, time sync, log rotation and the spec's extra packages.
+# Inputs: DJBAKE_PACKAGES (space-separated extra packages, may be empty).
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# What this image was built from (no secrets are among DJBAKE_*: see
+# builder/stack.py). The verification suite reads it to know what to expect.
+install -d -m 0755 /etc/djbake
+env | grep -E '^DJBAKE_' | grep -v '^DJBAKE_PAYLOAD=' | sort >/etc/djbake/build.env
+chmod 0644 /etc/djbake/build.env
+
+# Before anything is installed, so nothing we install brings its docs.
+put dpkg/01-djbake-nodoc /etc/dpkg/dpkg.cfg.d/01-djbake-nodoc 0644
+put apt/80-djbake-retries /etc/apt/apt.conf.d/80-djbake-retries 0644
+# Docs of packages already in the base image go too (licences stay).
+find /usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+find /usr/share/doc -mindepth 1 -type d -empty -delete 2>/dev/null || true
+rm -rf /usr/share/man/* /usr/share/info/* /usr/share/groff/* /usr/share/lintian/*
+
+# Always refresh here: the image must carry today's security fixes.
+retry 5 apt-get -q update
+retry 5 apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade
+
+# git and curl: djbake-deploy fetches projects with them. logrotate: app logs.
+apt_install ca-certificates curl git gnupg logrotate systemd-timesyncd \
+    openssh-server sudo tzdata
+
+# The spec's own extras (word splitting intended: a space-separated list).
+if [ -n "${DJBAKE_PACKAGES:-}" ]; then
+    # shellcheck disable=SC2086
+    apt_install $DJBAKE_PACKAGES
+fi
+
+# Time sync: timesyncd is enough for a server and is Debian's default. It
+# refuses to run in containers (ConditionVirtualization=!container), which is
+# right: a container shares the host's clock.
+enable_now systemd-timesyncd.service
+enable_now logrotate.timer

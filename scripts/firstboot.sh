@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# First boot: install djbake-firstboot and its units, then run it once now
+# so the in-build gate tests a working app (seal.sh resets it afterwards).
+# Inputs: DJBAKE_DATABASE.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+put djbake/djbake-firstboot /usr/local/sbin/djbake-firstboot 0755
+put systemd/djbake-firstboot.service /etc/systemd/system/djbake-firstboot.service 0644
+put systemd/djbake-remove-build-user.service /etc/systemd/system/djbake-remove-build-user.service 0644
+cat >/etc/djbake/firstboot.conf <<CONF
+# Fixed when the image was built (djbake firstboot.sh); read by djbake-firstboot.
+DATABASE=${DJBAKE_DATABASE:-postgresql}
+SWAP_MB=auto
+CONF
+daemon_reload
+systemctl enable djbake-firstboot.service djbake-remove-build-user.service
+
+if systemd_running; then
+    systemctl restart djbake-firstboot.service
+    systemctl restart gunicorn.socket
+    systemctl restart gunicorn.service
+    if systemctl -q is-enabled nginx.service 2>/dev/null; then systemctl reload-or-restart nginx.service; fi
+fi

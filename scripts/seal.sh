@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Seal: runs after the in-build gate, right before capture. Leaves nothing
+# secret and nothing unique to this build VM: per-VM state of first boot,
+# SSH host keys, machine-id, random seed, cloud-init state, the build user's
+# access, shell history, apt lists, logs and the uploaded payload.
+#
+# The build user (Packer's SSH user, from DJBAKE_BUILD_USER or sudo's
+# SUDO_USER; never root) cannot be deleted here: Packer runs its
+# shutdown_command over SSH as that user after this script. So it is locked
+# (password and key removed now; the open SSH connection survives) and
+# named in /etc/djbake/remove-build-user; djbake-remove-build-user.service
+# deletes it at the image's first boot, before cloud-init creates users.
+# Inputs: DJBAKE_BUILD_USER (optional), DJBAKE_PAYLOAD.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# 1. Per-VM state made by the build's own first-boot run.
+if [ -x /usr/local/sbin/djbake-firstboot ]; then
+    djbake-firstboot reset
+fi
+if in_container && systemd_running; then
+    # docker commits a running container: stop writers for a clean copy.
+    systemctl stop gunicorn.service gunicorn.socket 2>/dev/null || true
+    systemctl stop postgresql.service 2>/dev/null || true
+fi
+
+# 2. The build user.
+build_user=${DJBAKE_BUILD_USER:-${SUDO_USER:-}}
+if [ -n "$build_user" ] && [ "$build_user" != root ] && getent passwd "$build_user" >/dev/null; then
+    home=$(getent passwd "$build_user" | cut -d: -f6)
+    passwd --lock "$build_user" >/dev/null
+    rm -f "$home/.ssh/authorized_keys" "$home/.bash_history" "$home/.python_history" "$home/.lesshst"
+    echo "$build_user" >/etc/djbake/remove-build-user
+    log "build user $build_user locked; deleted at first boot"
+fi
+# Keys root may have received for the build (providers that build as root).
+rm -f /root/.ssh/authorized_keys /root/.bash_history /root/.python_history /root/.lesshst /root/.wget-hsts
+rm -rf /root/.cache /root/.config/pip
+
+# 3. Identity: each VM must get its own.
+rm -f /etc/ssh/ssh_host_*
+# ssl-cert's snakeoil pair is made at install: per VM instead (first boot).
+rm -f /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pem
+truncate -s 0 /etc/machine-id
+rm -f /var/lib/dbus/machine-id /var/lib/systemd/random-seed /var/lib/systemd/credential.secret
+if command -v cloud-init >/dev/null 2>&1; then
+    cloud-init clean --logs --machine-id --seed
+fi
+
+# 4. Leftovers of the build.
+apt-get -q clean
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+rm -rf /var/tmp/djbake-* /srv/app/src.previous /srv/app/src.new
+find /srv/app /root -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
+if systemd_running; then
+    journalctl --rotate >/dev/null 2>&1 || true
+    journalctl --vacuum-time=1s >/dev/null 2>&1 || true
+fi
+rm -rf /var/log/journal/* /var/log/installer /var/log/cloud-init*.log
+find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
+find /var/log -type f -exec truncate -s 0 {} +
+# Last: the payload, including this script (bash has already read it).
+rm -rf "${DJBAKE_PAYLOAD:?}"
+sync
+log "sealed"

@@ -1,0 +1,105 @@
+"""First boot: what each VM makes for itself (secrets, host keys, identity, swap, database)."""
+import os
+import shlex
+
+import pytest
+
+from conftest import sha256
+
+SECRET_MIN_LEN = 50
+
+
+@pytest.mark.gate
+@pytest.mark.fresh_boot
+def test_secret_key_generated(app_env):
+    key = app_env.get("DJANGO_SECRET_KEY", "")
+    assert len(key) >= SECRET_MIN_LEN, "DJANGO_SECRET_KEY missing or short"
+    assert not key.startswith("django-insecure")
+
+
+@pytest.mark.gate
+@pytest.mark.fresh_boot
+def test_database_role_uses_the_generated_password(host, facts, app_env):
+    if not facts.local_db:
+        pytest.skip("external database")
+    assert len(app_env.get("DJANGO_DB_PASSWORD", "")) >= 32
+    probe = ("import os, psycopg; psycopg.connect(host='localhost', dbname=os.environ['DJANGO_DB_NAME'], "
+             "user=os.environ['DJANGO_DB_USER'], password=os.environ['DJANGO_DB_PASSWORD']).close(); print('ok')")
+    with host.sudo():
+        out = host.run(f"djbake-env run /srv/app/venv/bin/python -c {shlex.quote(probe)}")
+    assert out.rc == 0 and out.stdout.strip() == "ok", out.stderr
+    with host.sudo():
+        wrong = host.run("PGPASSWORD=wrong-password psql -h localhost -U django -d django -c 'select 1'")
+    assert wrong.rc != 0, "the database accepts a wrong password"
+
+
+@pytest.mark.gate
+@pytest.mark.fresh_boot
+def test_allowed_hosts_match_the_vm(host, app_env):
+    allowed = app_env.get("DJANGO_ALLOWED_HOSTS", "").split(",")
+    assert "localhost" in allowed
+    assert host.check_output("hostname -s") in allowed
+    names = host.file("/etc/nginx/djbake/server_names.conf").content_string
+    for name in allowed:
+        assert name in names, f"{name} is allowed by Django but not routed by nginx"
+
+
+@pytest.mark.gate
+@pytest.mark.fresh_boot
+@pytest.mark.kernel
+def test_swap_active(host):
+    swaps = host.check_output("swapon --show=NAME --noheadings")
+    assert swaps, "no swap"
+    assert "/swapfile none swap" in host.file("/etc/fstab").content_string
+
+
+@pytest.mark.fresh_boot
+def test_host_keys_and_machine_id_exist(host, record):
+    with host.sudo():
+        keys = host.run("ls /etc/ssh/ssh_host_*_key").stdout.split()
+        assert keys, "no SSH host keys: sshd cannot start"
+        fps = host.check_output("for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf $k; done")
+    machine_id = host.file("/etc/machine-id").content_string.strip()
+    assert len(machine_id) == 32, f"machine-id {machine_id!r}"
+    record["ssh_host_keys"] = fps
+    record["machine_id"] = machine_id
+
+
+@pytest.mark.fresh_boot
+def test_record_secret_hashes(app_env, record):
+    # Hashes only: the record file leaves the VM, the secrets must not.
+    record["secret_key_sha256"] = sha256(app_env.get("DJANGO_SECRET_KEY", ""))
+    record["db_password_sha256"] = sha256(app_env.get("DJANGO_DB_PASSWORD", ""))
+
+
+@pytest.mark.fresh_boot
+def test_build_user_removed(host):
+    assert not host.file("/etc/djbake/remove-build-user").exists, \
+        "djbake-remove-build-user.service did not run"
+    user = os.environ.get("DJBAKE_BUILD_USER")
+    if user and not os.environ.get("DJBAKE_BUILD_USER_REUSED"):
+        assert not host.user(user).exists, f"build user {user} still exists"
+
+
+@pytest.mark.fresh_boot
+def test_cloud_init_done(host):
+    if not host.exists("cloud-init"):
+        pytest.skip("no cloud-init in this image")
+    with host.sudo():
+        out = host.run("cloud-init status --wait")
+    assert "status: done" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.fresh_boot
+def test_user_data_deploy_applied(host, http):
+    """With DJBAKE_EXPECT_SETTINGS the VM was given user-data deploying that project."""
+    settings = os.environ.get("DJBAKE_EXPECT_SETTINGS")
+    if not settings:
+        pytest.skip("no user-data deploy expected (set DJBAKE_EXPECT_SETTINGS)")
+    import json
+
+    with host.sudo():
+        record = json.loads(host.file("/var/lib/djbake/deploy.json").content_string)
+    assert record["settings"] == settings
+    r = http.get(os.environ.get("DJBAKE_EXPECT_PATH", "/"))
+    assert r.status == 200, r

@@ -1,0 +1,59 @@
+"""What is installed: the stack's packages, the pinned virtualenv, and nothing else of note."""
+import pytest
+
+pytestmark = [pytest.mark.gate, pytest.mark.fresh_boot]
+
+ALWAYS = [
+    "python3", "python3-venv", "python3-dev", "build-essential", "libpq-dev",
+    "openssh-server", "nftables", "fail2ban", "python3-systemd", "unattended-upgrades",
+    "systemd-timesyncd", "logrotate", "git", "curl", "ca-certificates", "postgresql-client",
+]
+
+
+def expected_packages(facts) -> list[str]:
+    pkgs = list(ALWAYS) + facts.packages
+    if facts.local_db:
+        pkgs.append("postgresql")
+    if facts.redis:
+        pkgs.append("redis-server")
+    if facts.nginx:
+        pkgs.append("nginx")
+    if facts.certbot:
+        pkgs += ["certbot", "python3-certbot-nginx"]
+    return pkgs
+
+
+def test_stack_packages_installed(host, facts):
+    missing = [p for p in expected_packages(facts) if not host.package(p).is_installed]
+    assert not missing, f"packages not installed: {missing}"
+
+
+def test_virtualenv_has_the_pinned_versions(host, facts):
+    freeze = host.check_output("/srv/app/venv/bin/python -m pip freeze --disable-pip-version-check")
+    have = {line.split("==")[0].lower(): line.split("==")[1] for line in freeze.splitlines() if "==" in line}
+    want = {
+        "django": facts.get("DJANGO_VERSION"),
+        "gunicorn": facts.get("GUNICORN_VERSION"),
+        "psycopg": facts.get("PSYCOPG_VERSION"),
+    }
+    for name, version in want.items():
+        if version:
+            assert have.get(name) == version, f"{name}: venv has {have.get(name)}, image was built for {version}"
+    assert "psycopg-binary" in have, "psycopg[binary] missing: the app could not talk to PostgreSQL"
+
+
+def test_virtualenv_imports_django_and_psycopg(host):
+    host.check_output("/srv/app/venv/bin/python -c 'import django, gunicorn, psycopg'")
+
+
+def test_no_documentation_installed(host):
+    assert host.file("/etc/dpkg/dpkg.cfg.d/01-djbake-nodoc").exists
+    man = host.run("find /usr/share/man -type f | head -5").stdout.split()
+    docs = host.run("find /usr/share/doc -type f ! -name copyright | head -5").stdout.split()
+    assert not man, f"man pages present: {man}"
+    assert not docs, f"docs present: {docs}"
+
+
+def test_apt_retries_transient_errors(host):
+    dump = host.check_output("apt-config dump Acquire::Retries")
+    assert 'Acquire::Retries "5"' in dump
