@@ -66,6 +66,12 @@ def _launch_cloud(args, provider: str) -> int:
             user_data = Path(args.user_data).read_text()
         except OSError as e:
             raise UserError(f"--user-data {args.user_data}: {e.strerror or e}") from None
+    command = cls(spec).launch_command(entry.region, entry.artifact, args.user_data)
+    if command is not None:  # clouds driven through their own CLI: the exact command to run
+        import shlex
+
+        print(shlex.join(command))
+        return 0
     instance, address = cls(spec).launch(entry.region, entry.artifact, user_data)
     print(f"{instance} {address} ({entry.artifact} in {entry.region})")
     return 0

@@ -41,3 +41,18 @@ class Provider(base.Provider):
             "azure_tags": self.tags(),
             "ssh_username": "packer",
         }
+
+    # -- after the build ---------------------------------------------------------
+    def artifacts(self, builds: list[dict], ctx: base.BuildContext) -> list[tuple[str, str]]:
+        """The azure-arm artifact id of a managed image is its resource id. A managed image lives in its
+        build location; replication to other regions needs a Shared Image Gallery (not configured)."""
+        return [(self.regions[0], str(b["artifact_id"])) for b in builds if b.get("artifact_id")]
+
+    def launch_command(self, region: str, artifact: str, user_data_file: str | None = None) -> list[str]:
+        import os
+
+        group = os.environ.get("AZURE_RESOURCE_GROUP") or "$AZURE_RESOURCE_GROUP"
+        cmd = ["az", "vm", "create", "--resource-group", group, "--name", f"{self.spec.name}-1",
+               "--image", artifact, "--location", region, "--size", self.instance_size or "Standard_B1ms",
+               "--admin-username", "azureuser", "--generate-ssh-keys"]
+        return cmd + (["--custom-data", user_data_file] if user_data_file else [])

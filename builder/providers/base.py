@@ -186,6 +186,11 @@ class Provider:
         raise UserError(f"djbake launch does not support {self.name} yet",
                         hint=f"use the id from `djbake latest --provider {self.name}` in your cloud's console")
 
+    def launch_command(self, region: str, artifact: str, user_data_file: str | None = None) -> list[str] | None:
+        """The provider's own CLI command that creates a VM from the artifact, for clouds djbake does not
+        drive itself (`djbake launch` prints it). None: launch() creates the VM."""
+        return None
+
     @classmethod
     def available(cls, region: str, artifact: str) -> bool:
         """Does the cloud still have this artifact, ready to use? (`djbake latest` asks.)"""

@@ -48,3 +48,18 @@ class Provider(base.Provider):
         else:
             src["source_image_family"] = img["family"].format(arch=self.spec.arch, gcp_arch=ARCH[self.spec.arch])
         return src
+
+    # -- after the build ---------------------------------------------------------
+    def artifacts(self, builds: list[dict], ctx: base.BuildContext) -> list[tuple[str, str]]:
+        """The googlecompute builder's artifact id is the image name. Images are global resources, stored in
+        `image_storage_locations` (the spec's regions); recorded for each of the spec's zones."""
+        return [(z, str(b["artifact_id"])) for b in builds if b.get("artifact_id") for z in self.regions]
+
+    def launch_command(self, region: str, artifact: str, user_data_file: str | None = None) -> list[str]:
+        import os
+
+        project = os.environ.get("GCP_PROJECT_ID") or "$GCP_PROJECT_ID"
+        cmd = ["gcloud", "compute", "instances", "create", f"{self.spec.name}-1", "--project", project,
+               "--zone", region, "--machine-type", self.instance_size or "e2-small", "--image", artifact,
+               "--image-project", project]
+        return cmd + (["--metadata-from-file", f"user-data={user_data_file}"] if user_data_file else [])

@@ -28,3 +28,14 @@ class Provider(base.Provider):
             "snapshot_labels": {k.replace(":", "/"): _label(v) if "${" not in v else v for k, v in self.tags().items()},
             "ssh_username": "root",
         }
+
+    # -- after the build ---------------------------------------------------------
+    def artifacts(self, builds: list[dict], ctx: base.BuildContext) -> list[tuple[str, str]]:
+        """The hcloud builder's artifact id is the snapshot id. Hetzner snapshots are global (usable in
+        every location), so no copies are made: the one snapshot is recorded for each of the spec's regions."""
+        return [(r, str(b["artifact_id"])) for b in builds if b.get("artifact_id") for r in self.regions]
+
+    def launch_command(self, region: str, artifact: str, user_data_file: str | None = None) -> list[str]:
+        cmd = ["hcloud", "server", "create", "--name", f"{self.spec.name}-1", "--image", artifact,
+               "--type", self.instance_size or "cx22", "--location", region]
+        return cmd + (["--user-data-from-file", user_data_file] if user_data_file else [])
