@@ -131,7 +131,7 @@ def compare(a: dict[str, str], b: dict[str, str], tokens: tuple[str, str], datab
 
 def fresh_boot(disk: Path, spec: Spec, workdir: Path, accelerator: str | None = None,
                note: Callable[[str], None] = print, run_suite: bool = True,
-               memory_mb: int = 1536) -> Verification:
+               memory_mb: int = 1536, build_user: str = "djbake") -> Verification:
     """Boot disk twice, test both VMs, stop both. The disk is never written."""
     from builder import accel
 
@@ -164,8 +164,7 @@ def fresh_boot(disk: Path, spec: Spec, workdir: Path, accelerator: str | None = 
             timings["ready"] = round(time.monotonic() - started, 1)
             if run_suite:
                 t = time.monotonic()
-                ok, detail = suite(first, key_a, workdir)
-                checks["suite"] = {"ok": ok, "detail": detail}
+                checks.update(suites([(first, key_a), (second, key_b)], workdir, build_user))
                 timings["suite"] = round(time.monotonic() - t, 1)
     except Exception as e:  # noqa: BLE001 - any failure here means "not verified", with the reason
         checks["boot"] = {"ok": False, "detail": f"{type(e).__name__}: {e}"}
@@ -180,16 +179,30 @@ def fresh_boot(disk: Path, spec: Spec, workdir: Path, accelerator: str | None = 
     return result
 
 
-def suite(machine: vm.VM, key: Path, workdir: Path) -> tuple[bool, str]:
-    """The testinfra suite (every marker, fresh_boot included) against a booted VM."""
-    try:
-        from builder import gate
-    except ImportError:
-        return False, "builder/gate.py is missing: the suite could not run"
-    result = gate.run_suite(
-        host="127.0.0.1", port=machine.ssh_port, user=USER, key_file=str(key),
-        markers=None, log_dir=workdir, fresh_boot=True,
-    )
-    ok = getattr(result, "ok", result if isinstance(result, bool) else getattr(result, "returncode", 1) == 0)
-    detail = getattr(result, "summary", "") or str(result)
-    return bool(ok), detail
+SUITE_MARKERS = ("gate or fresh_boot", "fresh_boot")   # first VM: everything that holds on a VM; second: first-boot
+
+
+def suites(machines: list[tuple[vm.VM, Path]], workdir: Path, build_user: str) -> dict[str, dict]:
+    """The testinfra suite on both VMs at once, then builder.gate.compare_boots on their records."""
+    from builder import gate
+
+    def one(index: int) -> "gate.SuiteResult":
+        machine, key = machines[index]
+        return gate.run_suite(host="127.0.0.1", port=machine.ssh_port, user=USER, key_file=str(key),
+                              markers=SUITE_MARKERS[index], log_dir=workdir, name=f"suite-{machine.name}",
+                              record=workdir / f"{machine.name}.record.json", fresh_boot=True,
+                              extra_env={"DJBAKE_BUILD_USER": build_user})
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, range(len(machines))))
+    checks = {f"suite_{m.name}": {"ok": r.ok, "detail": r.summary} for (m, _), r in zip(machines, results)}
+    records = []
+    for machine, _ in machines:
+        try:
+            records.append(json.loads((workdir / f"{machine.name}.record.json").read_text()))
+        except (OSError, ValueError):
+            records.append({})
+    problems = gate.compare_boots(*records[:2])
+    checks["suite_boots_differ"] = {"ok": not problems, "detail": "; ".join(problems) or
+                                    "host keys, machine-id and secret hashes recorded by the suite differ"}
+    return checks
