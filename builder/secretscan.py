@@ -52,10 +52,20 @@ REFERENCE = re.compile(
 PUBLIC_KEY = re.compile(r"^(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-\S+|sk-ssh-\S+) AAAA")
 
 
-def _is_literal(value: str) -> bool:
-    """True when an assigned value is a literal secret, not a reference, a word, a path or a placeholder."""
+LABELLED_DIGEST = re.compile(r"^(?:sha1|sha224|sha256|sha384|sha512|md5):[0-9a-f]{32,128}$")
+HEX_DIGEST = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$|^[0-9a-f]{128}$")
+
+
+def _is_literal(value: str, digests: bool = False) -> bool:
+    """True when an assigned value is a literal secret, not a reference, a word, a path or a placeholder.
+
+    A labelled digest (`sha256:...`) is never a secret; a bare hex digest only where the caller
+    knows digests are stored (`digests`: the catalog's verification records hashes of secrets).
+    """
     v = value.strip().strip("\"'").strip()
-    if len(v) < 4 or v in EXAMPLE_VALUES or v.lower() in PLAIN_WORDS:
+    if len(v) < 4 or v in EXAMPLE_VALUES or v.lower() in PLAIN_WORDS or LABELLED_DIGEST.match(v):
+        return False
+    if digests and HEX_DIGEST.match(v):
         return False
     if v[:1] in "$/" or v.startswith(("./", "~/")) or REFERENCE.match(v) or PUBLIC_KEY.match(v):
         return False
@@ -100,7 +110,7 @@ CREDENTIAL_VARS = (
     "RACKSPACE_API_KEY|ARM_CLIENT_SECRET|AZURE_CLIENT_SECRET|GOOGLE_CREDENTIALS|DJBAKE_GATE_KEY"
 )
 # The value of an assignment: quoted, or one unquoted word.
-VALUE = r"""("[^"\n]*"|'[^'\n]*'|[^\s"',;#}\])]+)"""
+VALUE = r"""("[^"\n]*"|'[^'\n]*'|<[^<>\n]*>|[^\s"',;#}\])]+)"""
 # A name that *ends* in a secret word: password, DJANGO_DB_PASSWORD, SECRET_KEY, root_pass,
 # client_secret, X_TOKEN -- but not password_encryption, password_file or server_tokens, and
 # the words that are also common plain names (passwd, pass, secret, token) only with a prefix.
@@ -142,7 +152,7 @@ def _line_starts(text: str) -> list[int]:
 
 
 def scan_text(text: str, where: str, *, generic: bool = True, image: bool = False, code: bool = False,
-              needles: dict[str, str] | None = None, first_line: int = 1) -> list[Finding]:
+              needles: dict[str, str] | None = None, first_line: int = 1, digests: bool = False) -> list[Finding]:
     """Findings in one text. `code`: unquoted right-hand sides are expressions (Python)."""
     starts = _line_starts(text)
     out: list[Finding] = []
@@ -159,7 +169,7 @@ def scan_text(text: str, where: str, *, generic: bool = True, image: bool = Fals
             continue
         for m in rule.pattern.finditer(text):
             secret = m.group(rule.group)
-            if rule.literal and not _is_literal(secret):
+            if rule.literal and not _is_literal(secret, digests and rule.generic):
                 continue
             if code and rule.generic and (secret[:1] not in "\"'" or re.search(r"\s", secret)):
                 continue  # in code an unquoted right-hand side is an expression; a quoted one with spaces a message
@@ -289,7 +299,8 @@ def scan_catalog(path: Path, needles: dict[str, str] | None = None) -> list[Find
                     if isinstance(value, bytes):
                         value = value.decode("utf-8", "replace")
                     if isinstance(value, str):
-                        found += scan_text(value, f"{path}:{table}[{row[0]}].{col}", needles=needles)
+                        found += scan_text(value, f"{path}:{table}[{row[0]}].{col}", needles=needles,
+                                           digests=col == "verification")
     finally:
         db.close()
     known = {f.kind for f in found}
@@ -350,56 +361,69 @@ def ca_needles(*pem_files: Path) -> dict[str, str]:
 # -- a live host (testinfra), e.g. the in-build gate or a fresh VM ------------------
 
 # A cheap first pass inside the guest (grep -E); the rules above decide on the host.
-GREP_TRIGGERS = (r"PRIVATE KEY|PuTTY-User-Key|AKIA|ASIA|do[opr]_v1_|gh[pousr]_|github_pat_|AIza|xox[abprs]-|"
-                 r"service_account|[Pp][Aa][Ss][Ss]|[Ss][Ee][Cc][Rr][Ee][Tt]|[Tt][Oo][Kk][Ee][Nn]|"
-                 r"[Aa][Pp][Ii]_?[Kk][Ee][Yy]|[Cc][Rr][Ee][Dd][Ee][Nn][Tt][Ii][Aa][Ll]|://[^/ ]+:[^/ ]+@|"
-                 r"_proxy|_PROXY|Acquire::|_CA_BUNDLE|SSL_CERT_|PIP_|CA_CERTS|CAINFO")
+# Case-insensitive; must cover every rule (tests/test_secretscan.py checks that it does).
+GREP_TRIGGERS = (r"private key|putty-user-key|akia|asia|agpa|aida|aroa|anpa|aipa|do[opr]_v1_|gh[pousr]_|github_pat_|"
+                 r"aiza|xox[abprs]-|service_account|pass|secret|token|api_?key|credential|_key|linode|"
+                 r"://[^/ ]+:[^/ ]+@|_proxy|acquire::|_ca_bundle|ssl_cert_|pip_|ca_certs|cainfo")
+
+
+PIP_CONFS = ("etc/pip.conf", "etc/xdg/pip/pip.conf", "root/.pip/pip.conf", "root/.config/pip/pip.conf",
+             "home/*/.pip/pip.conf", "home/*/.config/pip/pip.conf")
 
 
 def scan_host(host, roots: Iterable[str] = IMAGE_ROOTS, allow: Iterable[str] = (),
-              needles: dict[str, str] | None = None) -> list[Finding]:
+              needles: dict[str, str] | None = None, root: str = "/") -> list[Finding]:
     """Scan a running machine through a testinfra host (SSH, docker, local).
 
     find + grep run inside the guest (as root: sudo when not root) and send back only the
     lines that might matter; the rules run here. Needles (secret values) are matched on
-    those lines only and are never sent to the guest.
+    those lines only and are never sent to the guest. `root`: where the image's / is
+    (a mounted image, a chroot); findings name paths inside the image.
     """
-    dirs = " ".join(shlex.quote("/" + r.strip("/")) for r in roots)
+    base = "/" + root.strip("/") if root.strip("/") else ""
+    dirs = " ".join(shlex.quote(f"{base}/{r.strip('/')}") for r in roots)
     prune = " -o ".join(f"-name {shlex.quote(d)}" for d in sorted(SKIP_DIRS))
+    pips = " ".join(f"{shlex.quote(base)}/{c}" for c in PIP_CONFS)
     script = (
         f"for d in {dirs}; do [ -d \"$d\" ] && [ ! -L \"$d\" ] && echo \"$d\"; done | "
         f"while read -r d; do find \"$d\" \\( {prune} \\) -prune -o -type f -size -{MAX_FILE_BYTES // 1024}k -print0; "
-        f"done | xargs -0 -r grep -HnIE -e {shlex.quote(GREP_TRIGGERS)} 2>/dev/null; "
-        f"echo '#djbake-cas:'; find /{BUILD_CA_DIR} -type f 2>/dev/null; "
-        f"echo '#djbake-pip:'; for f in /etc/pip.conf /etc/xdg/pip/pip.conf /root/.pip/pip.conf "
-        f"/root/.config/pip/pip.conf /home/*/.pip/pip.conf /home/*/.config/pip/pip.conf; do "
-        f"[ -f \"$f\" ] && grep -HnE '^[[:space:]]*(cert|client-cert|proxy|trusted-host|index-url|extra-index-url)[[:space:]]*=' \"$f\"; "
-        f"done; true"
+        f"done | xargs -0 -r grep -HnIiE -e {shlex.quote(GREP_TRIGGERS)} 2>/dev/null; "
+        f"echo '#djbake-cas:'; find {shlex.quote(base)}/{BUILD_CA_DIR} -type f 2>/dev/null; "
+        f"echo '#djbake-pip:'; for f in {pips}; do "
+        f"[ -f \"$f\" ] && grep -HnE '^[[:space:]]*(cert|client-cert|proxy|trusted-host|index-url|extra-index-url)"
+        f"[[:space:]]*=' \"$f\"; done; echo '#djbake-end'"
     )
     cmd = f"sh -c {shlex.quote(script)}"
-    uid = host.run("id -u").stdout.strip()
-    if uid != "0":
+    if host.run("id -u").stdout.strip() != "0":
         with host.sudo():
             out = host.run(cmd)
     else:
         out = host.run(cmd)
-    return parse_host_output(out.stdout, allow=allow, needles=needles)
+    if "#djbake-end" not in out.stdout.splitlines():
+        # Not "no findings": the scan did not run (host gone, no shell, sudo refused).
+        raise RuntimeError(f"secret scan did not run on the host (exit {out.rc}): {out.stderr.strip()[:200]}")
+    return parse_host_output(out.stdout, allow=allow, needles=needles, root=base)
 
 
-def parse_host_output(stdout: str, allow: Iterable[str] = (), needles: dict[str, str] | None = None) -> list[Finding]:
-    allowed = tuple("/" + a.strip("/") for a in allow)
+def parse_host_output(stdout: str, allow: Iterable[str] = (), needles: dict[str, str] | None = None,
+                      root: str = "") -> list[Finding]:
+    allowed = tuple("/" + a.strip("/") for a in allow) or ("\0",)
     found: list[Finding] = []
     section = "grep"
     for raw in stdout.splitlines():
+        if raw == "#djbake-end":
+            break
         if raw in ("#djbake-cas:", "#djbake-pip:"):
             section = raw[8:-1]
             continue
+        if root and raw.startswith(root + "/"):
+            raw = raw[len(root):]
         if section == "cas":
-            if raw.strip() and not raw.startswith(allowed or ("\0",)):
+            if raw.strip() and not raw.startswith(allowed):
                 found.append(Finding(raw.strip(), 1, "build-ca", "a CA added to the image's trust store"))
             continue
         m = re.match(r"^(/[^:]*):(\d+):(.*)$", raw)
-        if not m or (allowed and m[1].startswith(allowed)):
+        if not m or m[1].startswith(allowed):
             continue
         path, line, text = m[1], int(m[2]), m[3]
         if section == "pip":
