@@ -24,7 +24,7 @@ from builder.errors import BuildFailed, UserError
 MIRROR = "http://deb.debian.org"
 HASH_LABEL = "djbake.base-input-hash"
 # Bump when the way the rootfs is made changes in a way the inputs don't show.
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 
 # A cloud image's baseline: an init system, a bus, networking tools, certs.
 INCLUDE = (
@@ -90,7 +90,11 @@ def _customize_hook() -> str:
     return (
         f'chroot "$1" systemctl mask {masks} >/dev/null 2>&1; '
         # machine-id is generated at each container's first boot, as on a VM.
-        ': > "$1/etc/machine-id"; rm -f "$1/var/lib/dbus/machine-id"'
+        ': > "$1/etc/machine-id"; rm -f "$1/var/lib/dbus/machine-id"; '
+        # Packer uploads to /tmp the moment the container starts, while
+        # systemd-tmpfiles may still be emptying /tmp for the boot (Debian's
+        # tmp.conf: `D /tmp`): keep /tmp, as a container's /tmp always is.
+        'echo "d /tmp 1777 root root -" > "$1/etc/tmpfiles.d/tmp.conf"'
     )
 
 

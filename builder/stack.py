@@ -48,7 +48,7 @@ def scripts_for(spec: Spec) -> list[Script]:
 def environment(spec: Spec, provider: str) -> dict[str, str]:
     """The values the scripts read. Nothing secret is ever among them."""
     pins = tables.PYTHON_PINS
-    return {
+    env = {
         "DJBAKE_IMAGE": spec.name,
         "DJBAKE_PROVIDER": provider,
         "DJBAKE_OS": spec.os,
@@ -65,6 +65,14 @@ def environment(spec: Spec, provider: str) -> dict[str, str]:
         "DJBAKE_APP_SETTINGS": (spec.app.settings or "") if spec.app else "",
         "DJBAKE_PAYLOAD": PAYLOAD_DIR,
     }
+    # Only when used, so templates of specs without them stay as they were.
+    if spec.stack.redis:
+        env["DJBAKE_REDIS_VERSION"] = pins["redis"]
+    if spec.app:
+        # A URL, or a path inside the uploaded payload (app.sh resolves it).
+        env["DJBAKE_APP_SOURCE"] = spec.app.source
+        env["DJBAKE_APP_REQUIREMENTS"] = spec.app.requirements or ""
+    return env
 
 
 def requirements(spec: Spec) -> list[str]:

@@ -18,7 +18,11 @@ daemon_reload
 systemctl enable djbake-firstboot.service djbake-remove-build-user.service
 
 if systemd_running; then
+    # No swap file in the build VM: seal.sh would only delete it again, and
+    # writing gigabytes of zeros under emulation costs minutes.
+    systemctl set-environment DJBAKE_NO_SWAP=1
     systemctl restart djbake-firstboot.service
+    systemctl unset-environment DJBAKE_NO_SWAP
     systemctl restart gunicorn.socket
     systemctl restart gunicorn.service
     if systemctl -q is-enabled nginx.service 2>/dev/null; then systemctl reload-or-restart nginx.service; fi

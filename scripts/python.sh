@@ -3,7 +3,8 @@
 # users' requirements need to build wheels; the `django` system user and the
 # /srv/app layout; a virtualenv with pinned Django, gunicorn and psycopg.
 # Inputs: DJBAKE_DJANGO_VERSION, DJBAKE_GUNICORN_VERSION,
-# DJBAKE_PSYCOPG_VERSION, DJBAKE_REDIS (1: also the redis client),
+# DJBAKE_PSYCOPG_VERSION, DJBAKE_REDIS (1: also the redis client, pinned by
+# DJBAKE_REDIS_VERSION),
 # DJBAKE_PAYLOAD (the pinned wheelhouse is in $DJBAKE_PAYLOAD/wheels).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -38,8 +39,7 @@ reqs=(
     "psycopg[binary]==$DJBAKE_PSYCOPG_VERSION"
 )
 if [ "${DJBAKE_REDIS:-0}" = 1 ]; then
-    # The pin lives in the wheelhouse the host downloaded from tables.PYTHON_PINS.
-    reqs+=("redis")
+    reqs+=("redis==${DJBAKE_REDIS_VERSION:?DJBAKE_REDIS_VERSION is set with DJBAKE_REDIS=1}")
 fi
 
 wheels="$DJBAKE_PAYLOAD/wheels"

@@ -1,5 +1,17 @@
-"""Local container image (Packer builder docker): the fast loop for script authors."""
+"""Local container image (Packer builder docker): the fast loop for script authors.
+
+The build container runs systemd as PID 1 (the base image from
+builder/docker_base.py), so the stack scripts enable and start services as
+on a VM and the in-build gate tests a running system. Verification runs the
+committed image three ways: without booting (the `sealed` tests: nothing
+per-VM in the image), and as two freshly booted containers (`fresh_boot`
+tests minus `kernel`; the two must differ in host keys, machine-id and
+secrets).
+"""
 from __future__ import annotations
+
+import json
+import time
 
 from builder.providers import base
 
@@ -12,14 +24,20 @@ class Provider(base.Provider):
     gate_transport = "docker"
 
     def source(self) -> dict:
+        from builder import docker_base
+
         return {
             "image": self.settings.source_image or self.os_image()["image"],
             "pull": False,
             "commit": True,
-            "privileged": True,
+            # Not `privileged`: see docker_base.RUN_ARGS. systemd boots as PID 1
+            # (Packer's default entrypoint would be /bin/sh).
+            "run_command": ["-d", *docker_base.RUN_ARGS, "--entrypoint=/sbin/init", "--", "{{.Image}}"],
+            # `docker commit` accepts no STOPSIGNAL: stop such containers with
+            # SIGRTMIN+3 (docker_base.stop()).
             "changes": [
                 'ENTRYPOINT ["/sbin/init"]',
-                'STOPSIGNAL SIGRTMIN+3',
+                "ENV container=docker",
                 f'LABEL djbake.image="{self.spec.name}" djbake.build-id="${{var.build_id}}"',
             ],
         }
@@ -29,3 +47,73 @@ class Provider(base.Provider):
 
     def validate_placeholders(self) -> dict[str, str]:
         return {}
+
+    # -- build hooks ------------------------------------------------------
+    def prepare(self, ctx: base.BuildContext) -> None:
+        """The base image must exist locally: no registry can be reached."""
+        from builder import docker_base
+
+        if self.settings.source_image:
+            return  # the user's own image; Packer says so if it is missing
+        t = time.monotonic()
+        img = docker_base.ensure(self.spec.os, log=ctx.note)
+        ctx.facts["base_image"] = {"reference": img.reference, "input_hash": img.input_hash}
+        ctx.note(f"docker base {img.reference} ({img.input_hash}): "
+                 f"{'built' if img.built else 'reused'} in {time.monotonic() - t:.0f} s")
+
+    def artifacts(self, builds: list[dict], ctx: base.BuildContext) -> list[tuple[str, str]]:
+        # The committed image's id (sha256:...), not a region:id list.
+        return [("local", str(b["artifact_id"])) for b in builds if b.get("artifact_id")]
+
+    def verify(self, artifacts: list[tuple[str, str]], ctx: base.BuildContext) -> base.Verification:
+        started = time.monotonic()
+        checks: dict = {}
+        for _, image in artifacts:
+            checks.update(verify_image(image, ctx.build_dir / "verify", ctx.note))
+        failed = [k for k, v in checks.items() if isinstance(v, dict) and not v.get("ok")]
+        passed = bool(checks) and not failed
+        summary = "sealed image and two fresh boots passed" if passed else "failed: " + ", ".join(failed)
+        return base.Verification(passed, summary=summary, checks=checks, seconds=time.monotonic() - started)
+
+
+def verify_image(image: str, workdir, note=print) -> dict[str, dict]:
+    """Sealed checks, then two fresh boots of image (one at a time: 2 cores), then their comparison."""
+    from builder import docker_base, gate
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    client = docker_base._client()
+    checks: dict[str, dict] = {}
+
+    # 1. The image as captured: PID 1 is not systemd, nothing has booted.
+    sealed = client.containers.run(image, ["sleep", "infinity"], entrypoint=[], detach=True,
+                                   labels={docker_base.LABEL: "verify-sealed"})
+    try:
+        r = gate.run_suite(gate.Target(container=sealed.id), "sealed", log_dir=workdir, name="sealed")
+    finally:
+        sealed.remove(force=True)
+    checks["sealed"] = {"ok": r.ok, "detail": r.summary}
+    note(f"verify: {r.summary}")
+
+    # 2. Two fresh boots, each recording what must differ between VMs.
+    records = []
+    for label in ("a", "b"):
+        record = workdir / f"boot-{label}.json"
+        record.unlink(missing_ok=True)
+        try:
+            box = docker_base.start(image, f"verify-{label}", client)
+        except Exception as e:  # noqa: BLE001 - reported as a failed check
+            checks[f"boot_{label}"] = {"ok": False, "detail": f"{type(e).__name__}: {e}"}
+            continue
+        try:
+            r = gate.run_suite(gate.Target(container=box.id), None, log_dir=workdir, name=f"fresh-boot-{label}",
+                               fresh_boot=True, record=record)
+        finally:
+            docker_base.stop(box)
+        checks[f"fresh_boot_{label}"] = {"ok": r.ok, "detail": r.summary}
+        note(f"verify: {r.summary}")
+        records.append(json.loads(record.read_text()) if record.exists() else {})
+    if len(records) == 2:
+        problems = gate.compare_boots(*records)
+        checks["boots_differ"] = {"ok": not problems, "detail": "; ".join(problems) or
+                                  "host keys, machine-id, SECRET_KEY and DB password differ"}
+    return checks

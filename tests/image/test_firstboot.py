@@ -44,7 +44,6 @@ def test_allowed_hosts_match_the_vm(host, app_env):
         assert name in names, f"{name} is allowed by Django but not routed by nginx"
 
 
-@pytest.mark.gate
 @pytest.mark.fresh_boot
 @pytest.mark.kernel
 def test_swap_active(host):

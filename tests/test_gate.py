@@ -1,0 +1,79 @@
+"""builder/gate.py without a target: command line, junit parsing, boot comparison, the key file."""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from builder import gate
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="3">
+<testcase classname="tests.image.test_http" name="test_nginx_config_valid[docker://abc]">
+  <failure message="AssertionError: nginx: [emerg] unknown directive&#10;more">trace</failure></testcase>
+<testcase classname="tests.image.test_http" name="test_health_url[docker://abc]"/>
+<testcase classname="tests.image.test_services" name="test_time_sync_active[docker://abc]">
+  <skipped message="needs a real kernel"/></testcase>
+</testsuite></testsuites>
+"""
+
+
+def test_parse_junit_names_the_failing_check(tmp_path):
+    path = tmp_path / "r.xml"
+    path.write_text(JUNIT)
+    passed, skipped, failed = gate.parse_junit(path)
+    assert (passed, skipped) == (1, 1)
+    assert failed == ["test_http::test_nginx_config_valid (AssertionError: nginx: [emerg] unknown directive)"]
+
+
+def test_markers_per_backend():
+    assert gate.default_markers(gate.Target(container="c"), "gate") == "gate and not kernel"
+    assert gate.default_markers(gate.Target(host="h", user="djbake"), "gate") == "gate"
+
+
+def test_ssh_target_uses_paramiko_and_sudo(tmp_path):
+    t = gate.Target(host="127.0.0.1", port=2222, user="djbake", key_file="/k")
+    cmd = gate.pytest_command(t, "gate", tmp_path / "j.xml")
+    assert "--hosts=paramiko://djbake@127.0.0.1:2222?timeout=30&ssh_identity_file=/k" in cmd
+    assert "--sudo" in cmd
+    root = gate.Target(host="h", user="root")
+    assert "--sudo" not in gate.pytest_command(root, "gate", tmp_path / "j.xml")
+    with pytest.raises(ValueError):
+        gate.Target(host="h", container="c")
+
+
+def test_compare_boots():
+    a = {"ssh_host_keys": "x", "machine_id": "1", "secret_key_sha256": "s", "db_password_sha256": "p"}
+    assert gate.compare_boots(a, {k: v + "2" for k, v in a.items()}) == []
+    same = gate.compare_boots(a, dict(a))
+    assert len(same) == 4 and all("the same" in p for p in same)
+    assert "not recorded" in gate.compare_boots(a, {})[0]
+
+
+def test_key_from_environment_is_private_and_removed(monkeypatch):
+    class Args:
+        key_file = None
+
+    monkeypatch.setenv("DJBAKE_GATE_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----")
+    made: list[str] = []
+    path = gate._key_file(Args, made)
+    assert made == [path]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert Path(path).read_text().endswith("-----\n")
+    Path(path).unlink()
+
+
+def test_gate_command_registered():
+    from builder import cli
+
+    cli._load_extensions()
+    args = cli.parser().parse_args(["gate", "--provider", "docker", "--container", "abc", "--log-dir", "/tmp/x"])
+    assert args.container == "abc" and args.func is not None
+
+
+def test_suite_markers_registered_and_documented():
+    text = (gate.SUITE / "conftest.py").read_text()
+    for marker in ("gate", "fresh_boot", "sealed", "kernel"):
+        assert f'"{marker}":' in text

@@ -1,0 +1,97 @@
+"""The guest scripts: the table in builder/stack.py matches scripts/, and every script keeps the rules.
+
+Fast (no container): shellcheck, strict mode, idempotency helpers, and the
+payload a render copies. The scripts' effect is tested by tests/image/
+(in the docker loop and the VM builds).
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from builder import stack
+from builder.template import ROOT
+
+SCRIPTS = ROOT / "scripts"
+GUEST = sorted(p for p in SCRIPTS.glob("*.sh"))
+TOOLS = sorted((SCRIPTS / "files" / "djbake").glob("djbake-*"))
+
+
+def test_every_listed_script_exists_and_every_script_is_listed():
+    listed = {s.file for s in stack.SCRIPTS} | {stack.SEAL.file}
+    present = {p.name for p in GUEST if not p.name.startswith("lib")}
+    assert listed == present, f"listed only: {listed - present}; present only: {present - listed}"
+
+
+@pytest.mark.parametrize("path", GUEST + TOOLS, ids=lambda p: p.name)
+def test_strict_bash(path):
+    text = path.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n"), "shebang must be #!/usr/bin/env bash"
+    assert "set -euo pipefail" in text
+    if path.suffix == ".sh" and not path.name.startswith("lib"):
+        # The header says why the script exists and what it reads.
+        assert text.splitlines()[1].startswith("# "), "second line: a comment saying what the script is for"
+        assert '. "$(dirname "$0")/lib.sh"' in text
+
+
+def test_shellcheck_clean():
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck not installed")
+    proc = subprocess.run(["shellcheck", "-x", *map(str, GUEST + TOOLS)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_scripts_read_only_environment_inputs():
+    """Inputs come as DJBAKE_* variables from stack.environment(); no script invents others."""
+    from builder import spec as spec_mod
+
+    spec = spec_mod.load(ROOT / "images" / "django-web.yaml")
+    spec = spec.model_copy(update={"stack": spec.stack.model_copy(update={"redis": True})})
+    known = set(stack.environment(spec, "qemu")) | {
+        "DJBAKE_BUILD_USER",  # seal.sh: optional override of sudo's SUDO_USER
+        "DJBAKE_APP_SOURCE", "DJBAKE_APP_REQUIREMENTS",  # only with an `app:` in the spec
+        "DJBAKE_WSGI_APP",  # a key of the app's env file, not an input
+    }
+    used = set()
+    for path in GUEST:
+        used |= set(re.findall(r"\bDJBAKE_[A-Z_]+\b", path.read_text()))
+    assert used <= known, f"scripts read variables stack.environment() does not set: {used - known}"
+
+
+def test_apt_installs_go_through_the_retry_wrapper():
+    for path in GUEST:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"^\s*apt-get\b.*\binstall\b", line):
+                pytest.fail(f"{path.name}:{n}: use apt_install (retries) instead of a bare apt-get install")
+    lib = (SCRIPTS / "lib.sh").read_text()
+    assert "retry 5 apt-get" in lib
+    assert 'Acquire::Retries "5"' in (SCRIPTS / "files" / "apt" / "80-djbake-retries").read_text()
+
+
+def test_payload_has_lib_and_files(tmp_path):
+    from builder import spec as spec_mod, template
+
+    spec = spec_mod.load(ROOT / "images" / "django-web.yaml")
+    template._copy_payload(spec, tmp_path)
+    names = {p.name for p in (tmp_path / "scripts").iterdir()}
+    assert {"lib.sh", "seal.sh", "files"} <= names
+    assert (tmp_path / "scripts" / "files" / "welcome" / "manage.py").exists()
+    assert "redis.sh" not in names  # the default spec has no Redis
+
+
+def test_nginx_config_has_the_444_default_and_forwarded_proto():
+    conf = (SCRIPTS / "files" / "nginx" / "django.conf").read_text()
+    assert re.search(r"listen 80 default_server;.*?return 444;", conf, re.S)
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in conf
+    assert "unix:/run/gunicorn.sock" in conf
+
+
+def test_gunicorn_units():
+    socket = (SCRIPTS / "files" / "systemd" / "gunicorn.socket").read_text()
+    service = (SCRIPTS / "files" / "systemd" / "gunicorn.service").read_text()
+    assert "ListenStream=/run/gunicorn.sock" in socket
+    for line in ("Type=notify", "KillMode=mixed", "PrivateTmp=true", "User=django"):
+        assert line in service
