@@ -239,10 +239,21 @@ def _load_extensions() -> None:
         EXTENSIONS.extend(m.REGISTER)
 
 
+def _terminated(signum, frame) -> None:
+    # SIGTERM (a CI runner cancelling, `kill`) unwinds like Ctrl-C: every `finally` runs
+    # (provider cleanup, build key removal) instead of the process vanishing mid-step.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     _load_extensions()
     ap = parser()
     args = ap.parse_args(argv)
+    import signal
+    import threading
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:
         return args.func(args) or 0
     except UserError as e:
@@ -258,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("djbake: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if in_main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

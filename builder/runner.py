@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -146,14 +148,21 @@ class PackerRunner:
         collector = ArtifactCollector()
         errors: list[str] = []
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ if self.env is None else self.env)
+        env.setdefault("PACKER_NO_COLOR", "1")
+        env.setdefault("CHECKPOINT_DISABLE", "1")
+        # Packer's own scratch directory inside the caller's TMPDIR, removed whatever happens:
+        # a cancelled shell-local step (post-processors in 1.6) leaves its script file behind.
+        # Packer puts its plugins' unix sockets there too (108 bytes at most for the path):
+        # under a very deep TMPDIR, leave TMPDIR as it is.
+        scratch = tempfile.mkdtemp(prefix="djb-", dir=env.get("TMPDIR") or None)
+        if len(scratch) + len("/packer-plugin1234567890") < 100:
+            env["TMPDIR"] = scratch
         in_main = threading.current_thread() is threading.main_thread()
         previous = {}
         if in_main:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, self._forward)
-        env = dict(os.environ if self.env is None else self.env)
-        env.setdefault("PACKER_NO_COLOR", "1")
-        env.setdefault("CHECKPOINT_DISABLE", "1")
         try:
             with open(self.log_path, "w", encoding="utf-8") as log:
                 # Own session: a terminal's Ctrl-C reaches Packer once, through us.
@@ -183,4 +192,5 @@ class PackerRunner:
                     self.proc.kill()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            shutil.rmtree(scratch, ignore_errors=True)
         return Result(returncode, collector.artifacts, errors, self.log_path, self.interrupted)
