@@ -16,6 +16,22 @@ export LC_ALL=C.UTF-8
 log() { printf '[djbake %s] %s\n' "$SCRIPT_NAME" "$*"; }
 die() { printf '[djbake %s] ERROR: %s\n' "$SCRIPT_NAME" "$*" >&2; exit 1; }
 
+# A command that fails stops the script (set -e). Say where, in one line that djbake's
+# runner turns into the build's failure message: the script's own line and command (for a
+# failure inside a helper here, the script's line that called it) and the exit status.
+set -o errtrace
+_djbake_failed() {
+    local rc=$? cmd=$BASH_COMMAND n=$((${#BASH_SOURCE[@]} - 1))
+    trap - ERR  # once: not again for each enclosing function or subshell
+    local line=${BASH_LINENO[$((n - 1))]:-0} src=${BASH_SOURCE[$n]:-$0}
+    # In a helper (or a helper's `return 1`), the script's line says more than the inner command.
+    if { [ "$n" -gt 1 ] || [[ $cmd == return* ]]; } && [ -r "$src" ]; then
+        cmd=$(sed -n "${line}{s/^[[:space:]]*//;p;}" "$src" 2>/dev/null || true)
+    fi
+    printf 'djbake: scripts/%s line %s failed: %s (exit %s)\n' "$(basename "$src")" "$line" "${cmd:-$BASH_COMMAND}" "$rc" >&2
+}
+trap _djbake_failed ERR
+
 # retry N CMD...: run CMD up to N times, waiting 5, 10, 15 ... s between tries.
 # Mirrors and PyPI drop connections now and then; a build should not die of it,
 # but it must die eventually, so the number of tries is bounded.
