@@ -82,6 +82,9 @@ def build_step(pk: packer_mod.Packer, provider: Provider, ctx: BuildContext, bui
     result = run.build(ctx.build_dir, packer_variables(provider, ctx))
     if result.interrupted:
         raise KeyboardInterrupt
+    if result.returncode != 0 and result.script_failure:
+        # scripts/lib.sh's ERR trap named the script, line and command: that is the whole story.
+        raise BuildFailed(f"{result.script_failure}; log: {result.log_path}")
     if result.returncode != 0:
         errors = "; ".join(e.strip().splitlines()[0] for e in result.errors[-3:] if e.strip()) or "see the log"
         raise BuildFailed(f"packer build failed ({result.returncode}): {errors} (log: {result.log_path})")

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 COMMA = "%!(PACKER_COMMA)"
+# What scripts/lib.sh's ERR trap (and its die()) print when a guest script fails.
+SCRIPT_FAILED = re.compile(r"djbake: (scripts/[\w.-]+\.sh line \d+ failed: .*?)\s*$")
+SCRIPT_DIED = re.compile(r"\[djbake ([\w.-]+)\] ERROR: (.*?)\s*$")
 PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 REDACTED = "[redacted]"
 
@@ -63,6 +66,18 @@ def parse_line(line: str) -> Event | None:
     if len(parts) < 3 or not parts[0].isdigit():
         return None
     return Event(int(parts[0]), parts[1], parts[2], [_unescape(p) for p in parts[3:]])
+
+
+def script_failure(message: str) -> str | None:
+    """The first guest script failure named in a line of output, if any."""
+    for line in message.splitlines():
+        m = SCRIPT_FAILED.search(line)
+        if m:
+            return m.group(1)
+        m = SCRIPT_DIED.search(line)
+        if m:
+            return f"scripts/{m.group(1)}.sh failed: {m.group(2)}"
+    return None
 
 
 class ArtifactCollector:
@@ -112,6 +127,8 @@ class Result:
     errors: list[str]
     log_path: Path
     interrupted: bool = False
+    # "scripts/<name>.sh line N failed: <command> (exit N)" when a guest script failed.
+    script_failure: str | None = None
 
 
 class PackerRunner:
@@ -147,6 +164,7 @@ class PackerRunner:
     def run(self, args: list[str], cwd: Path | None = None) -> Result:
         collector = ArtifactCollector()
         errors: list[str] = []
+        failure: str | None = None
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PACKER_NO_COLOR", "1")
@@ -181,6 +199,8 @@ class PackerRunner:
                     collector.feed(ev)
                     if ev.type == "ui" and ev.level == "error":
                         errors.append(ev.message)
+                    if ev.type == "ui" and failure is None:
+                        failure = script_failure(ev.message)
                     self.on_event(ev)
                 returncode = self.proc.wait()
         finally:
@@ -193,4 +213,5 @@ class PackerRunner:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             shutil.rmtree(scratch, ignore_errors=True)
-        return Result(returncode, collector.artifacts, errors, self.log_path, self.interrupted)
+        return Result(returncode, collector.artifacts, errors, self.log_path, self.interrupted,
+                      failure if returncode != 0 else None)

@@ -44,10 +44,14 @@ CHILD = textwrap.dedent("""
         d.mkdir(parents=True, exist_ok=True)
         provision = f"echo provisioning; sleep {marker}" if stage == "provision" else "echo provisioned"
         post = f"echo post-processing; sleep {marker}" if stage == "post" else "echo post-processed"
+        steps = [{"shell-local": {"inline": [provision]}}]
+        if os.environ.get("SCRIPT"):  # a guest script, run as the shell provisioner runs ours
+            steps.append({"shell-local": {"script": os.environ["SCRIPT"],
+                                          "execute_command": ["/bin/bash", "-c", "{{.Vars}} {{.Script}}"]}})
         tpl = {
             "source": {"null": {"x": {"communicator": "none"}}},
             "build": [{"sources": ["source.null.x"],
-                       "provisioner": [{"shell-local": {"inline": [provision]}}],
+                       "provisioner": steps,
                        "post-processor": [{"manifest": {"output": "${path.root}/manifest.json"}},
                                           {"shell-local": {"inline": [post]}}]}],
         }
@@ -73,7 +77,7 @@ SPEC = "name: tiny-null\nstack:\n  nginx: false\n  certbot: false\n  database: n
 class Run:
     """One `djbake image` child process with its own TMPDIR, catalog and build directory."""
 
-    def __init__(self, tmp: Path, tmpdir: Path, stage: str):
+    def __init__(self, tmp: Path, tmpdir: Path, stage: str, **env_vars: str):
         self.tmp = tmp
         self.tmpdir = tmpdir
         self.out = tmp / "build"
@@ -83,7 +87,7 @@ class Run:
         # A unique sleep length: the way to find this run's sleeping step among all processes.
         self.marker = f"{60 + int(uuid.uuid4().int % 1000) / 1000:.3f}"
         env = dict(os.environ, TMPDIR=str(self.tmpdir), DJBAKE_CATALOG=str(self.catalog), STAGE=stage,
-                   MARKER=self.marker, PYTHONUNBUFFERED="1", CHECKPOINT_DISABLE="1")
+                   MARKER=self.marker, PYTHONUNBUFFERED="1", CHECKPOINT_DISABLE="1", **env_vars)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, "image", "--provider", "docker", "--spec", str(spec), "--out",
              str(self.out), "--no-verify", "--plain"],
