@@ -4,7 +4,7 @@ Through the real CLI code path (builder.cli.main, in-process for speed):
 never a traceback, and either exit 0, or exit 2 with exactly one line
 `djbake: error: <file>:<line>:<col>: ...` whose line lies inside the file.
 
-Three generators, together well over 1,000 spec texts, valid and broken:
+Three generators, together over 1,000 spec texts (500 + 300 + 220), valid and broken:
 mutations of images/django-web.yaml (its text, line by line), random data
 trees around the real keys dumped as YAML, and raw YAML-ish noise (deep
 nesting, aliases, tags, unicode, huge numbers). Derandomized, no example
@@ -145,8 +145,8 @@ def _run(tmp: Path, gen, n: int) -> dict[int, int]:
 
 
 def test_mutations_of_the_default_spec(tmp_path):
-    seen = _run(tmp_path, MUTATIONS.map(lambda ops: _mutate(BASE_LINES, ops)), 600)
-    assert sum(seen.values()) >= 600
+    seen = _run(tmp_path, MUTATIONS.map(lambda ops: _mutate(BASE_LINES, ops)), 500)
+    assert sum(seen.values()) >= 500
     # The generator reaches both sides: specs that still pass and many that break.
     assert seen[0] >= 30 and seen[2] >= 200, seen
 
@@ -195,8 +195,8 @@ def edited_specs(draw):
 
 
 def test_random_data_trees(tmp_path):
-    seen = _run(tmp_path, edited_specs(), 400)
-    assert sum(seen.values()) >= 400
+    seen = _run(tmp_path, edited_specs(), 300)
+    assert sum(seen.values()) >= 300
     assert seen[0] >= 20 and seen[2] >= 100, seen
 
 
@@ -213,8 +213,8 @@ NOISE = st.one_of(
 
 
 def test_raw_noise(tmp_path):
-    seen = _run(tmp_path, NOISE, 300)
-    assert sum(seen.values()) >= 300
+    seen = _run(tmp_path, NOISE, 220)
+    assert sum(seen.values()) >= 220
 
 
 KNOWN_BAD = {
