@@ -88,7 +88,7 @@ def start(artifact: Path, name: str, user_data: str | None = None, cpus: int = 2
                     workdir=directory)
     machine.start(daemonize=True)
     launched = Launched(name, machine.pid or 0, machine.ssh_port, machine.http_port, USER, str(key),
-                        str(artifact), str(directory))
+                        str(artifact.resolve()), str(directory))
     state_file(name).write_text(json.dumps(launched.__dict__, indent=2) + "\n")
     if wait:
         try:
