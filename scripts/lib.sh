@@ -22,7 +22,10 @@ die() { printf '[djbake %s] ERROR: %s\n' "$SCRIPT_NAME" "$*" >&2; exit 1; }
 set -o errtrace
 _djbake_failed() {
     local rc=$? cmd=$BASH_COMMAND n=$((${#BASH_SOURCE[@]} - 1))
-    trap - ERR  # once: not again for each enclosing function or subshell
+    # Only the script's own shell: a failure inside $(...) may be masked (local x=$(...)),
+    # and if it is not, the assignment fails here too.
+    [ "$BASHPID" = "$$" ] || return "$rc"
+    trap - ERR  # once: not again for each enclosing function
     local line=${BASH_LINENO[$((n - 1))]:-0} src=${BASH_SOURCE[$n]:-$0}
     # In a helper (or a helper's `return 1`), the script's line says more than the inner command.
     if { [ "$n" -gt 1 ] || [[ $cmd == return* ]]; } && [ -r "$src" ]; then

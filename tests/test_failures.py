@@ -156,3 +156,22 @@ def test_network_steps_in_guest_scripts_are_retried():
                     ("local ", "pip=", "echo")):
                 pytest.fail(f"scripts/{name}: a download without retry: {line.strip()}")
     assert 'Acquire::Retries "5"' in (ROOT / "scripts/files/apt/80-djbake-retries").read_text()
+
+
+def test_err_trap_reports_once_and_ignores_masked_subshell_failures(tmp_path):
+    import subprocess
+
+    script = _scripts(tmp_path, textwrap.dedent("""\
+        #!/usr/bin/env bash
+        set -euo pipefail
+        . "$(dirname "$0")/lib.sh"
+        f() { local y=$(grep nope /etc/hostname); echo "continues"; }
+        f
+        inner() { ls /nonexistent-dir; }
+        outer() { inner; }
+        outer
+    """), "nested.sh")
+    proc = subprocess.run([str(script)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "continues" in proc.stdout
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("djbake: ")]
+    assert lines == ["djbake: scripts/nested.sh line 8 failed: outer (exit 2)"], proc.stderr
