@@ -19,6 +19,12 @@ DHCP=yes
 EOF
 systemctl enable systemd-networkd.service systemd-resolved.service
 ln -sf /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
+# resolved answers LLMNR/mDNS on every address by default (port 5355): a
+# server listens on 22/80/443 only.
+mkdir -p /etc/systemd/resolved.conf.d
+printf '[Resolve]\nLLMNR=no\nMulticastDNS=no\n' > /etc/systemd/resolved.conf.d/djbake.conf
+# mmdebstrap's own apt options were for bootstrapping only.
+rm -f /etc/apt/apt.conf.d/99mmdebstrap
 
 # cloud-init: NoCloud only (no slow probing of cloud metadata services), and
 # networking stays with networkd above.
