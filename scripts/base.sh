@@ -14,7 +14,10 @@ chmod 0644 /etc/djbake/build.env
 
 # Before anything is installed, so nothing we install brings its docs.
 put dpkg/01-djbake-nodoc /etc/dpkg/dpkg.cfg.d/01-djbake-nodoc 0644
-put apt/80-djbake-retries /etc/apt/apt.conf.d/80-djbake-retries 0644
+# Named to sort last: apt reads apt.conf.d in order and the last value wins
+# (mmdebstrap-made bases carry 99mmdebstrap with their own Retries).
+rm -f /etc/apt/apt.conf.d/80-djbake-retries
+put apt/99zz-djbake-retries /etc/apt/apt.conf.d/99zz-djbake-retries 0644
 # Docs of packages already in the base image go too (licences stay).
 find /usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
 find /usr/share/doc -mindepth 1 -type d -empty -delete 2>/dev/null || true

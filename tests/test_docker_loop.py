@@ -14,6 +14,7 @@ tests skip only when docker.io is not installed.
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -89,8 +90,14 @@ def test_deploy_sample_project(engine, built_image):
                                   "sample.example"])
         text = out.decode(errors="replace")
         assert code == 0, text
-        code, out = box.exec_run(["curl", "-fsS", "-H", "Host: sample.example", "http://127.0.0.1/"])
-        assert code == 0 and b"sample project: 1 visits" in out, out
+        # Each request is a row in PostgreSQL: the count goes up (deploy's own probe was the first).
+        counts = []
+        for _ in range(2):
+            code, out = box.exec_run(["curl", "-fsS", "-H", "Host: sample.example", "http://127.0.0.1/"])
+            match = re.match(rb"sample project: (\d+) visits", out)
+            assert code == 0 and match, out
+            counts.append(int(match.group(1)))
+        assert counts[1] == counts[0] + 1, counts
         code, out = box.exec_run(["curl", "-fsS", "-H", "Host: localhost", "http://127.0.0.1/static/sample/sample.css"])
         assert code == 0 and b"sample-project-static" in out, out
         code, out = box.exec_run(["cat", "/var/lib/djbake/deploy.json"])
@@ -119,7 +126,9 @@ def test_broken_script_fails_the_gate_naming_the_check(engine, tmp_path, monkeyp
 
     scripts = tmp_path / "scripts"
     shutil.copytree(ROOT / "scripts", scripts)
-    with open(scripts / "upgrades.sh", "a") as fh:
+    # In the last stack script, so no script reloads nginx after it (a reload
+    # would fail that script first); nginx keeps serving the old config.
+    with open(scripts / "firstboot.sh", "a") as fh:
         fh.write("\n# test-only breakage: a config nginx -t rejects, not reloaded\n"
                  "echo 'this_is_not_a_directive on;' > /etc/nginx/conf.d/broken.conf\n")
     monkeypatch.setattr(template, "SCRIPTS_DIR", scripts)

@@ -54,6 +54,7 @@ def test_scripts_read_only_environment_inputs():
         "DJBAKE_BUILD_USER",  # seal.sh: optional override of sudo's SUDO_USER
         "DJBAKE_APP_SOURCE", "DJBAKE_APP_REQUIREMENTS",  # only with an `app:` in the spec
         "DJBAKE_WSGI_APP",  # a key of the app's env file, not an input
+        "DJBAKE_NO_SWAP",  # firstboot.sh to djbake-firstboot through systemd's manager environment
     }
     used = set()
     for path in GUEST:
@@ -68,7 +69,7 @@ def test_apt_installs_go_through_the_retry_wrapper():
                 pytest.fail(f"{path.name}:{n}: use apt_install (retries) instead of a bare apt-get install")
     lib = (SCRIPTS / "lib.sh").read_text()
     assert "retry 5 apt-get" in lib
-    assert 'Acquire::Retries "5"' in (SCRIPTS / "files" / "apt" / "80-djbake-retries").read_text()
+    assert 'Acquire::Retries "5"' in (SCRIPTS / "files" / "apt" / "99zz-djbake-retries").read_text()
 
 
 def test_payload_has_lib_and_files(tmp_path):

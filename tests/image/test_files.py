@@ -46,4 +46,6 @@ def test_units_installed(host):
 
 def test_welcome_or_deployed_project_present(host):
     with host.sudo():
+        if host.file("/var/lib/djbake/deploy.json").exists:
+            return  # a deployed wheel lives in the venv; src may be empty
         assert host.file("/srv/app/src").listdir(), "/srv/app/src is empty: nothing to serve"
