@@ -155,7 +155,7 @@ def test_network_steps_in_guest_scripts_are_retried():
                     and not code.strip().startswith(
                     ("local ", "pip=", "echo")):
                 pytest.fail(f"scripts/{name}: a download without retry: {line.strip()}")
-    assert 'Acquire::Retries "5"' in (ROOT / "scripts/files/apt/80-djbake-retries").read_text()
+    assert 'Acquire::Retries "5"' in (ROOT / "scripts/files/apt/99zz-djbake-retries").read_text()
 
 
 def test_err_trap_reports_once_and_ignores_masked_subshell_failures(tmp_path):
