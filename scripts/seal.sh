@@ -59,7 +59,7 @@ if systemd_running; then
 fi
 rm -rf /var/log/journal/* /var/log/installer /var/log/cloud-init*.log
 find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
-find /var/log -type f -exec truncate -s 0 {} +
+find /var/log -type f -exec truncate --no-create -s 0 {} +
 # Last: the payload, including this script (bash has already read it).
 rm -rf "${DJBAKE_PAYLOAD:?}"
 sync
