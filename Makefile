@@ -17,7 +17,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := packer qemu-system-x86 qemu-utils mmdebstrap docker.io shellcheck \
 	genisoimage xorriso openssh-client python3-venv curl git lynis
 
-.PHONY: help deps image render validate verify images latest launch test test-fast lint bench clean
+.PHONY: help deps image render validate verify images latest launch test test-fast lint clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,9 +65,6 @@ test-fast: deps ## Run the fast tests only (no VM, no container, no moto)
 
 lint: deps ## shellcheck the scripts
 	shellcheck scripts/*.sh scripts/host/*.sh .ci/run
-
-bench: deps ## Benchmarks: bench/results.json and a report with ratios
-	$(PY) -m builder bench
 
 clean: ## Remove rendered templates and build outputs (keeps caches and the catalog)
 	rm -rf build/$(IMAGE)
