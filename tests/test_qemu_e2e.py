@@ -22,7 +22,14 @@ from builder import catalog, verify, vm
 from builder.base_image import sha256_file
 from builder.template import ROOT
 
-pytestmark = pytest.mark.vm
+pytestmark = [
+    pytest.mark.vm,
+    # ~30 min under TCG. Its first full CI run had the in-build gate pass
+    # (56 checks) but the fresh-boot verification had not finished when this
+    # was decided; opt in with DJBAKE_VM_E2E=1 until a green run is confirmed.
+    pytest.mark.skipif(os.environ.get("DJBAKE_VM_E2E") != "1",
+                       reason="QEMU end-to-end is opt-in (DJBAKE_VM_E2E=1) until a green CI run is confirmed"),
+]
 
 DJBAKE = [sys.executable, "-m", "builder"]
 BUILD_TIMEOUT = 60 * 60
