@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ import yaml
 
 from builder.errors import BuildFailed, UserError
 
+CLOUD_INIT_FINISHED = re.compile(r"Cloud-init v\. \S+ finished at")
 SSH_OPTIONS = (
     "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
     "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes",
@@ -249,9 +251,27 @@ class VM:
             time.sleep(5)
         return proc
 
+    def cloud_init_finished(self) -> bool:
+        """cloud-init said on the serial console that it finished (users and keys exist)."""
+        try:
+            return CLOUD_INIT_FINISHED.search(self.serial_log.read_text(errors="replace")) is not None
+        except OSError:
+            return False
+
     def wait_for_ssh(self, user: str, key: Path, timeout: float = 900) -> float:
-        """Seconds from start until `true` runs over SSH as user."""
+        """Seconds from start until `true` runs over SSH as user.
+
+        No login is tried before cloud-init has finished: until it created
+        the user every try is a failed login, and the image's fail2ban bans
+        the address they come from -- with user-mode networking that is the
+        gateway every forwarded connection comes from, so SSH would be lost
+        for good.
+        """
         deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.cloud_init_finished():
+            if not self.alive():
+                raise BuildFailed(f"VM {self.name} stopped while booting; see {self.serial_log}")
+            time.sleep(2)
         while time.monotonic() < deadline:
             if not self.alive():
                 raise BuildFailed(f"VM {self.name} stopped while booting; see {self.serial_log}")

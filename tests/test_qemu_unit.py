@@ -387,3 +387,25 @@ def test_vm_command_uses_snapshot_and_forwards_ssh_and_http(tmp_path):
     assert "-snapshot" in cmd and "accel=tcg" in cmd
     assert "hostfwd=tcp:127.0.0.1:2222-:22" in cmd and "hostfwd=tcp:127.0.0.1:8080-:80" in cmd
     assert f"-pidfile {tmp_path}/v.pid" in cmd
+
+
+def test_no_ssh_login_is_tried_before_cloud_init_finished(tmp_path, monkeypatch):
+    """Early failed logins would get the forwarding gateway banned by the image's fail2ban."""
+    machine = vm.VM("v", tmp_path / "d.qcow2", None, workdir=tmp_path, pid=os.getpid())
+    machine.serial_log.write_text("[  50.1] cloud-init[400]: Cloud-init v. 22.4.2 running 'init'\n")
+    tries = []
+    monkeypatch.setattr(vm.time, "sleep", lambda s: machine.serial_log.write_text(
+        machine.serial_log.read_text() + "Cloud-init v. 22.4.2 finished at Sat, 28 Nov 2026\n"))
+
+    class Ok:
+        returncode = 0
+
+    def ssh(user, key, command, timeout=120, retries=5):
+        assert machine.cloud_init_finished(), "a login was tried before cloud-init finished"
+        tries.append(command)
+        return Ok()
+
+    monkeypatch.setattr(machine, "ssh", ssh)
+    assert not machine.cloud_init_finished()
+    machine.wait_for_ssh("verify", tmp_path / "key", timeout=60)
+    assert tries == ["true"]
