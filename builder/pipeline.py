@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import catalog, context, packer as packer_mod, providers, render, runner, template, wheelhouse
+from builder import catalog, context, doctor, packer as packer_mod, providers, render, runner, template, wheelhouse
 from builder.errors import BuildFailed
 from builder.progress import Build
 from builder.providers.base import BuildContext, Provider, Verification
@@ -154,9 +154,13 @@ def run(spec: Spec, provider_name: str, build: Build | None = None, base_dir: Pa
         verify: bool = True) -> Outcome:
     """Bake, gate, verify and record one image for one provider."""
     pk = packer_mod.find()
+    out = render.out_dir(spec, provider_name, base_dir)
+    # Missing credentials, builder, tools or disk: one line and exit 2 now,
+    # not a Packer failure minutes into the build.
+    doctor.preflight(provider_name, out)
     provider = providers.get(provider_name)(spec, pk.version)
     provenance = context.provenance(spec)
-    ctx = BuildContext(render.out_dir(spec, provider_name, base_dir), provenance, build)
+    ctx = BuildContext(out, provenance, build)
     step = ctx.step
     ok = False
     try:
@@ -177,7 +181,8 @@ def run(spec: Spec, provider_name: str, build: Build | None = None, base_dir: Pa
                 verification = verify_step(provider, found, ctx)
         else:
             verification = Verification(False, skipped=True, summary="skipped (--no-verify)")
-        ok = verification.passed
+        # --no-verify is a finished build, shown as such; it is still never `latest`.
+        ok = verification.passed or not verify
         with step("publish"):
             found = provider.publish(found, verification, ctx)
     finally:

@@ -67,6 +67,7 @@ CHILD = textwrap.dedent("""
     pipeline.validate_step = lambda *a: None
     pipeline.wheelhouse_step = lambda *a: None
     pipeline.prepare_step = prepare_step
+    pipeline.doctor.preflight = lambda *a: None  # a null build needs no Docker engine
     pipeline.packer_variables = lambda provider, ctx: {}
     sys.exit(cli.main(sys.argv[1:]))
 """)
