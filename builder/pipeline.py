@@ -1,7 +1,8 @@
 """`djbake image`: one image for one provider, from spec to catalog entry.
 
-    load spec -> render -> validate -> wheelhouse -> prepare -> packer build
-    (scripts, in-build gate, seal) -> artifacts -> fresh-boot verify -> record
+    load spec -> render -> validate -> wheelhouse -> prepare -> [stack layer]
+    -> packer build (scripts, in-build gate, seal) -> artifacts
+    -> fresh-boot verify -> record
 
 One function per step, called in that order by `run()`. Each step is timed
 and shown through builder/progress.py; the provider's part is its hooks
@@ -20,7 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import catalog, context, doctor, packer as packer_mod, providers, render, runner, template, wheelhouse
+from builder import (catalog, context, doctor, layers, packer as packer_mod, providers, render, runner, template,
+                     wheelhouse)
 from builder.errors import BuildFailed
 from builder.progress import Build
 from builder.providers.base import BuildContext, Provider, Verification
@@ -76,10 +78,24 @@ def secrets_of(provider: Provider, ctx: BuildContext) -> list[str]:
     return [v for v in (*values, *ctx.secrets) if v]
 
 
-def build_step(pk: packer_mod.Packer, provider: Provider, ctx: BuildContext, build: Build | None) -> runner.Result:
-    run = runner.PackerRunner(pk.path, ctx.build_dir / "packer.log", secrets=secrets_of(provider, ctx),
+def stack_layer_step(spec: Spec, pk: packer_mod.Packer, provider: Provider, ctx: BuildContext,
+                     build: Build | None) -> None:
+    """Layered providers: the cached stack-layer disk, built first when its inputs changed."""
+    layer_key = layers.key(ctx.build_dir, spec, ctx.facts.get("base_image", {}).get("checksum", ""),
+                           ctx.facts["wheelhouse"]["key"])
+    layer = layers.ensure(layer_key, ctx.build_dir / template.LAYER_DIR,
+                          lambda directory: build_step(pk, provider, ctx, build, directory),
+                          note=ctx.note, facts={"image": spec.name, "build_id": ctx.provenance["build_id"]})
+    provider.use_layer(ctx, layer.path)
+    ctx.facts["stack_layer"] = {"key": layer.key, "built_now": layer.built, "seconds": round(layer.seconds, 1)}
+
+
+def build_step(pk: packer_mod.Packer, provider: Provider, ctx: BuildContext, build: Build | None,
+               directory: Path | None = None) -> runner.Result:
+    directory = directory or ctx.build_dir
+    run = runner.PackerRunner(pk.path, directory / "packer.log", secrets=secrets_of(provider, ctx),
                               on_event=build.packer_event if build else None)
-    result = run.build(ctx.build_dir, packer_variables(provider, ctx))
+    result = run.build(directory, packer_variables(provider, ctx))
     if result.interrupted:
         raise KeyboardInterrupt
     if result.returncode != 0 and result.script_failure:
@@ -172,6 +188,9 @@ def run(spec: Spec, provider_name: str, build: Build | None = None, base_dir: Pa
             wheelhouse_step(spec, rendered, ctx)
         with step("prepare"):
             prepare_step(provider, ctx)
+        if provider.layered:
+            with step("stack layer"):
+                stack_layer_step(spec, pk, provider, ctx, build)
         with step("packer build"):
             build_step(pk, provider, ctx, build)
         with step("artifacts"):

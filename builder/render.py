@@ -53,6 +53,11 @@ def validate(spec: Spec, rendered: template.Rendered, provider_name: str,
         return Validation(provider_name, ok, f"packer {packer.version_text} validate -syntax-only "
                           "(the builder signs in while validating; set its credentials for a full check)", output)
     ok, output = packer_mod.validate(packer, rendered.directory, provider.validate_placeholders())
+    if ok and provider.layered:
+        layer = rendered.directory / template.LAYER_DIR
+        packer_mod.init(packer, layer)
+        ok, more = packer_mod.validate(packer, layer, provider.validate_placeholders())
+        output = f"{output}\nstack layer: {more}"
     return Validation(provider_name, ok, f"packer {packer.version_text} validate", output)
 
 

@@ -9,8 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from builder import tables
+from builder import app_source, tables
 from builder.spec import Spec
+
+
+# Layers: where a provider builds in layers (qemu), the scripts of the
+# "stack" layer run once into a cached disk (builder/layers.py) and a build
+# runs only the "image" scripts on top of it, so changing the app or a late
+# script does not reinstall the packages. The stack layer is the slow,
+# rarely changing part: apt, Python and the database server.
+STACK_LAYER = "stack"
+IMAGE_LAYER = "image"
 
 
 @dataclass(frozen=True)
@@ -18,14 +27,16 @@ class Script:
     file: str
     why: str
     when: Callable[[Spec], bool] = lambda spec: True
+    layer: str = IMAGE_LAYER
 
 
 # Run in this order. seal.sh is not here: it runs after the in-build gate.
 SCRIPTS: tuple[Script, ...] = (
-    Script("base.sh", "apt retries, base packages, time sync, extra packages"),
-    Script("python.sh", "python3, venv, build headers; the django user and /srv/app; the virtualenv"),
-    Script("postgresql.sh", "PostgreSQL server (or client only for an external database)"),
-    Script("redis.sh", "Redis for caching and queues", lambda s: s.stack.redis),
+    Script("base.sh", "apt retries, base packages, time sync, extra packages", layer=STACK_LAYER),
+    Script("python.sh", "python3, venv, build headers; the django user and /srv/app; the virtualenv",
+           layer=STACK_LAYER),
+    Script("postgresql.sh", "PostgreSQL server (or client only for an external database)", layer=STACK_LAYER),
+    Script("redis.sh", "Redis for caching and queues", lambda s: s.stack.redis, layer=STACK_LAYER),
     Script("app.sh", "the welcome project, or the spec's baked-in app"),
     Script("gunicorn.sh", "gunicorn socket + service"),
     Script("nginx.sh", "nginx in front of gunicorn", lambda s: s.stack.nginx),
@@ -36,13 +47,16 @@ SCRIPTS: tuple[Script, ...] = (
     Script("upgrades.sh", "unattended security upgrades"),
     Script("firstboot.sh", "per-VM secrets, swap and database at first boot"),
 )
+# Runs first in every Packer run (each layer), before SCRIPTS.
+INPUTS = Script("inputs.sh", "record the build's inputs in /etc/djbake/build.env for the suite")
 SEAL = Script("seal.sh", "nothing secret, nothing unique: host keys, machine-id, cloud-init, build user")
 
 PAYLOAD_DIR = "/tmp/djbake"
 
 
-def scripts_for(spec: Spec) -> list[Script]:
-    return [s for s in SCRIPTS if s.when(spec)]
+def scripts_for(spec: Spec, layer: str | None = None) -> list[Script]:
+    """The scripts this spec runs, in order; only those of one layer when given."""
+    return [s for s in SCRIPTS if s.when(spec) and (layer is None or s.layer == layer)]
 
 
 def environment(spec: Spec, provider: str) -> dict[str, str]:
@@ -70,7 +84,7 @@ def environment(spec: Spec, provider: str) -> dict[str, str]:
         env["DJBAKE_REDIS_VERSION"] = pins["redis"]
     if spec.app:
         # A URL, or a path inside the uploaded payload (app.sh resolves it).
-        env["DJBAKE_APP_SOURCE"] = spec.app.source
+        env["DJBAKE_APP_SOURCE"] = app_source.payload_source(spec)
         env["DJBAKE_APP_REQUIREMENTS"] = spec.app.requirements or ""
     return env
 

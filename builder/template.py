@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import stack, tables
+from builder import app_source, stack, tables
 from builder.providers import base
 from builder.spec import Spec
 
@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS_DIR = ROOT / "scripts"
 
 PROVENANCE_VARS = ("image_version", "build_id", "git_commit", "spec_hash")
+# A layered provider's stack-layer template lives in its own directory
+# (Packer builds every template of a directory together).
+LAYER_DIR = "layers/stack"
 PROVENANCE_FILE = "provenance.auto.pkrvars.json"
 PLUGINS_FILE = "plugins.pkr.json"
 
@@ -67,32 +70,48 @@ def _gate(provider: base.Provider) -> dict:
     }
 
 
-def build_template(spec: Spec, provider: base.Provider) -> dict:
-    source = provider.source()
+def build_template(spec: Spec, provider: base.Provider, layer: str | None = None) -> dict:
+    """The Packer template of a build, or of one layer of it.
+
+    A provider that builds in layers (`provider.layered`) gets two: the
+    stack layer (`layer="stack"`: its scripts only, no gate, no seal; a
+    cached disk, never an image) and the image (`layer="image"`: the rest
+    on top of that disk, then the gate and the seal). Others get one
+    template with every script.
+    """
+    if layer is None and provider.layered:
+        layer = stack.IMAGE_LAYER
+    stack_layer = layer == stack.STACK_LAYER
+    source = provider.layer_source() if stack_layer else provider.source()
     become = _become(provider, source)
-    env = [f"{k}={v}" for k, v in stack.environment(spec, provider.name).items()]
+    # The stack layer is shared by every app built on it: it must not see the app.
+    env = [f"{k}={v}" for k, v in stack.environment(spec, provider.name).items()
+           if not (stack_layer and k.startswith("DJBAKE_APP_"))]
     execute = f"chmod +x {{{{ .Path }}}}; {become}env {{{{ .Vars }}}} {{{{ .Path }}}}"
     payload = stack.PAYLOAD_DIR
+    payload_dir = "${path.root}/../../payload" if stack_layer else "${path.root}/payload"
 
     def run_script(name: str) -> dict:
         # Each script runs from its place in the uploaded payload (not Packer's
         # /tmp/script_N.sh), so it finds lib.sh and files/ beside itself.
-        return {"shell": {"script": f"${{path.root}}/payload/scripts/{name}", "environment_vars": env,
+        return {"shell": {"script": f"{payload_dir}/scripts/{name}", "environment_vars": env,
                           "execute_command": execute, "remote_folder": f"{payload}/scripts", "remote_file": name}}
 
     provisioners = [
         {"shell": {"inline": [f"mkdir -p {payload}"]}},
-        {"file": {"source": "${path.root}/payload/", "destination": payload}},
-        *(run_script(s.file) for s in stack.scripts_for(spec)),
-        _gate(provider),
-        run_script(stack.SEAL.file),
+        {"file": {"source": f"{payload_dir}/", "destination": payload}},
+        run_script(stack.INPUTS.file),
+        *(run_script(s.file) for s in stack.scripts_for(spec, layer)),
     ]
+    if not stack_layer:
+        provisioners += [_gate(provider), run_script(stack.SEAL.file)]
     manifest = {
         "manifest": {
             "output": "${path.root}/manifest.json",
             "strip_path": True,
             "custom_data": {name: f"${{var.{name}}}" for name in PROVENANCE_VARS}
-            | {"image": spec.name, "provider": provider.name, "os": spec.os},
+            | {"image": spec.name, "provider": provider.name, "os": spec.os}
+            | ({"layer": stack.STACK_LAYER} if stack_layer else {}),
         }
     }
     return {
@@ -100,10 +119,10 @@ def build_template(spec: Spec, provider: base.Provider) -> dict:
         "source": {provider.builder_type: {provider.name: source}},
         "build": [
             {
-                "name": spec.name,
+                "name": f"{spec.name}-{stack.STACK_LAYER}" if stack_layer else spec.name,
                 "sources": [f"source.{provider.builder_type}.{provider.name}"],
                 "provisioner": provisioners,
-                "post-processor": [manifest, *provider.post_processors()],
+                "post-processor": [manifest] if stack_layer else [manifest, *provider.post_processors()],
             }
         ],
     }
@@ -121,8 +140,12 @@ def dumps(obj: dict) -> str:
 def render_files(spec: Spec, provider: base.Provider, needs_plugins: bool) -> dict[str, str]:
     """Everything rendered for one provider, as relative path -> text."""
     files = {template_name(spec): dumps(build_template(spec, provider))}
+    if provider.layered:
+        files[f"{LAYER_DIR}/{template_name(spec)}"] = dumps(build_template(spec, provider, stack.STACK_LAYER))
     if needs_plugins and provider.plugin:
         files[PLUGINS_FILE] = dumps(plugins_template(provider))
+        if provider.layered:
+            files[f"{LAYER_DIR}/{PLUGINS_FILE}"] = files[PLUGINS_FILE]
     return files
 
 
@@ -131,10 +154,11 @@ def write(spec: Spec, provider: base.Provider, out_dir: Path, needs_plugins: boo
     """Write the template and its payload into out_dir, atomically per file."""
     files = render_files(spec, provider, needs_plugins)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stale = out_dir / PLUGINS_FILE
-    if PLUGINS_FILE not in files and stale.exists():
-        stale.unlink()
+    for rel in (PLUGINS_FILE, f"{LAYER_DIR}/{PLUGINS_FILE}"):
+        if rel not in files and (out_dir / rel).exists():
+            (out_dir / rel).unlink()
     for rel, text in files.items():
+        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(out_dir / rel, text)
     if provenance is not None:
         _atomic_write(out_dir / PROVENANCE_FILE, dumps(provenance))
@@ -143,17 +167,18 @@ def write(spec: Spec, provider: base.Provider, out_dir: Path, needs_plugins: boo
 
 
 def _copy_payload(spec: Spec, payload: Path) -> None:
-    """Copy the guest scripts this spec runs, their shared lib*.sh and files/."""
+    """Copy the guest scripts this spec runs, their shared lib*.sh and files/, and a local app."""
     scripts = payload / "scripts"
     if scripts.exists():
         shutil.rmtree(scripts)
     scripts.mkdir(parents=True)
-    wanted = {s.file for s in stack.scripts_for(spec)} | {stack.SEAL.file}
+    wanted = {s.file for s in stack.scripts_for(spec)} | {stack.INPUTS.file, stack.SEAL.file}
     for src in sorted(SCRIPTS_DIR.glob("*.sh")):
         if src.name in wanted or src.name.startswith("lib"):
             shutil.copy2(src, scripts / src.name)
     if (SCRIPTS_DIR / "files").is_dir():
         shutil.copytree(SCRIPTS_DIR / "files", scripts / "files")
+    app_source.copy_into(spec, payload)
 
 
 def _atomic_write(path: Path, text: str) -> None:

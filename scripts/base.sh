@@ -6,12 +6,6 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# What this image was built from (no secrets are among DJBAKE_*: see
-# builder/stack.py). The verification suite reads it to know what to expect.
-install -d -m 0755 /etc/djbake
-env | grep -E '^DJBAKE_' | grep -v '^DJBAKE_PAYLOAD=' | sort >/etc/djbake/build.env
-chmod 0644 /etc/djbake/build.env
-
 # Before anything is installed, so nothing we install brings its docs.
 put dpkg/01-djbake-nodoc /etc/dpkg/dpkg.cfg.d/01-djbake-nodoc 0644
 # Named to sort last: apt reads apt.conf.d in order and the last value wins

@@ -32,15 +32,19 @@ def _check_golden(name: str, text: str) -> None:
 def test_golden_template_packer_16(name):
     p = providers.get(name)(SPEC, PACKER_166.version)
     files = template.render_files(SPEC, p, needs_plugins=False)
-    assert set(files) == {"django-web.pkr.json"}
+    layer = f"{template.LAYER_DIR}/django-web.pkr.json"
+    assert set(files) == {"django-web.pkr.json"} | ({layer} if p.layered else set())
     _check_golden(f"{name}.pkr.json", files["django-web.pkr.json"])
+    if p.layered:
+        _check_golden(f"{name}.stack-layer.pkr.json", files[layer])
 
 
 @pytest.mark.parametrize("name", list(providers.PROVIDERS))
 def test_golden_template_current_packer(name):
     p = providers.get(name)(SPEC, PACKER_111.version)
     files = template.render_files(SPEC, p, needs_plugins=True)
-    assert set(files) == {"django-web.pkr.json", "plugins.pkr.json"}
+    layered = {f"{template.LAYER_DIR}/django-web.pkr.json", f"{template.LAYER_DIR}/plugins.pkr.json"}
+    assert set(files) == {"django-web.pkr.json", "plugins.pkr.json"} | (layered if p.layered else set())
     plugins = json.loads(files["plugins.pkr.json"])
     (plugin,) = plugins["packer"]["required_plugins"].values()
     assert plugin["source"].startswith("github.com/")
@@ -69,17 +73,43 @@ def test_credentials_only_as_sensitive_env_variables(name, monkeypatch):
 
 
 def test_template_order_gate_before_seal():
-    t = template.build_template(SPEC, providers.get("qemu")(SPEC))
+    t = template.build_template(SPEC, providers.get("docker")(SPEC))
     provs = t["build"][0]["provisioner"]
     kinds = [next(iter(p)) for p in provs]
     n = len(stack.scripts_for(SPEC))
-    assert kinds == ["shell", "file", *["shell"] * n, "shell-local", "shell"]
+    assert kinds == ["shell", "file", "shell", *["shell"] * n, "shell-local", "shell"]
+    assert provs[2]["shell"]["script"].endswith("/inputs.sh")
     assert "builder gate" in provs[-2]["shell-local"]["inline"][0]
     assert provs[-1]["shell"]["script"].endswith("/seal.sh")
     # each script runs from the uploaded payload, beside lib.sh and files/
-    for p in provs[2:2 + n] + provs[-1:]:
+    for p in provs[2:3 + n] + provs[-1:]:
         name = p["shell"]["script"].rsplit("/", 1)[1]
         assert (p["shell"]["remote_folder"], p["shell"]["remote_file"]) == ("/tmp/djbake/scripts", name)
+
+
+def test_layered_templates_run_every_script_once_in_order():
+    """qemu: the stack layer (cached disk) then the image layer; gate and seal only in the image."""
+    p = providers.get("qemu")(SPEC)
+    layer = template.build_template(SPEC, p, stack.STACK_LAYER)
+    image = template.build_template(SPEC, p)
+
+    def scripts(t):
+        return [x["shell"]["script"].rsplit("/", 1)[1] for x in t["build"][0]["provisioner"]
+                if "script" in x.get("shell", {})]
+
+    # each run first records its own inputs (the suite reads them)
+    assert scripts(layer)[0] == scripts(image)[0] == "inputs.sh"
+    assert scripts(layer)[1:] + scripts(image)[1:] == [s.file for s in stack.scripts_for(SPEC)] + ["seal.sh"]
+    assert scripts(layer) and all(s.layer == stack.STACK_LAYER for s in stack.scripts_for(SPEC)
+                                  if s.file in scripts(layer))
+    assert not any("shell-local" in x for x in layer["build"][0]["provisioner"])
+    assert "builder gate" in image["build"][0]["provisioner"][-2]["shell-local"]["inline"][0]
+    # the layer is shared by every app built on it: it never sees the app
+    layer_env = layer["build"][0]["provisioner"][3]["shell"]["environment_vars"]
+    assert not any(v.startswith("DJBAKE_APP_") for v in layer_env)
+    assert any(v.startswith("DJBAKE_APP_") for v in image["build"][0]["provisioner"][2]["shell"]["environment_vars"])
+    assert layer["source"]["qemu"]["qemu"]["disk_compression"] is False
+    assert image["source"]["qemu"]["qemu"]["disk_compression"] is True
 
 
 def test_render_writes_self_contained_dir(tmp_path):

@@ -21,7 +21,7 @@ TOOLS = sorted((SCRIPTS / "files" / "djbake").glob("djbake-*"))
 
 
 def test_every_listed_script_exists_and_every_script_is_listed():
-    listed = {s.file for s in stack.SCRIPTS} | {stack.SEAL.file}
+    listed = {s.file for s in stack.SCRIPTS} | {stack.INPUTS.file, stack.SEAL.file}
     present = {p.name for p in GUEST if not p.name.startswith("lib")}
     assert listed == present, f"listed only: {listed - present}; present only: {present - listed}"
 

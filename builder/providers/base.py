@@ -61,6 +61,9 @@ class Provider:
     credentials: ClassVar[tuple[Credential, ...]] = ()
     # "ssh": the gate reaches the build VM over SSH; "docker": through the engine.
     gate_transport: ClassVar[str] = "ssh"
+    # Builds on a cached stack-layer disk (builder/layers.py, stack.STACK_LAYER):
+    # the template then runs only the image layer's scripts.
+    layered: ClassVar[bool] = False
     # The builder talks to the cloud already during `packer validate`
     # (openstack authenticates): without credentials only syntax is checked.
     validate_needs_account: ClassVar[bool] = False
@@ -135,6 +138,10 @@ class Provider:
         """Provider variables beyond credentials (e.g. a key file path)."""
         return {}
 
+    def layer_source(self) -> dict:
+        """The source block of the stack-layer build (layered providers only)."""
+        raise NotImplementedError(f"{self.name} does not build in layers")
+
     def post_processors(self) -> list[dict]:
         """Post-processors after the manifest (e.g. docker-tag)."""
         return []
@@ -145,6 +152,10 @@ class Provider:
     # booted here.
     def prepare(self, ctx: "BuildContext") -> None:
         """Make what the build needs on the host (base image, keys, seed); before `packer build`."""
+
+    def use_layer(self, ctx: "BuildContext", disk: Path) -> None:
+        """Build the image on this stack-layer disk (layered providers; after prepare)."""
+        raise NotImplementedError(f"{self.name} does not build in layers")
 
     def packer_variables(self, ctx: "BuildContext") -> dict[str, str]:
         """-var values for `packer build` (prepare() has run). Secret ones also go to ctx.secrets."""

@@ -62,6 +62,7 @@ class Provider(base.Provider):
     builder_type = "qemu"
     plugin = "qemu"
     Settings = Settings
+    layered = True
 
     def extra_variables(self) -> dict[str, dict]:
         return {
@@ -106,6 +107,10 @@ class Provider(base.Provider):
             "vm_name": f"{self.spec.name}.qcow2",
         }
 
+    def layer_source(self) -> dict:
+        # Kept on this host and copied by every build on it: no compression, no compaction.
+        return {**self.source(), "disk_compression": False, "skip_compaction": True}
+
     def validate_placeholders(self) -> dict[str, str]:
         """Stand-ins for what prepare() makes: `packer validate` stats the key, the seed and the disk."""
         return _placeholders()
@@ -136,11 +141,17 @@ class Provider(base.Provider):
         ctx.facts["accelerator"] = {"build": choice.accelerator, "why": choice.reason}
         ctx.note(f"accelerator: {choice.accelerator} ({choice.reason})")
 
+    def use_layer(self, ctx: base.BuildContext, disk: Path) -> None:
+        ctx.state["layer"] = disk
+
     def packer_variables(self, ctx: base.BuildContext) -> dict[str, str]:
         source = ctx.state["source"]
+        layer = ctx.state.get("layer")
         return {
-            "qemu_source": source.url,
-            "qemu_source_checksum": source.checksum,
+            # The image layer starts from the stack layer's disk (our own cache,
+            # written atomically: no checksum to check against), that one from the base.
+            "qemu_source": str(layer) if layer else source.url,
+            "qemu_source_checksum": "none" if layer else source.checksum,
             "qemu_accelerator": ctx.state["accelerator"],
             "ssh_key_file": str(ctx.state["key"]),
             "qemu_seed_dir": str(ctx.build_dir / SEED_DIR),

@@ -1,0 +1,116 @@
+"""The stack layer: a cached disk holding the slow, rarely changing part of an image.
+
+A layered provider (qemu) builds in two Packer runs. The first runs the
+stack layer's scripts (stack.STACK_LAYER: apt, Python, the database server)
+on the base image and keeps the disk here, under a key of everything those
+scripts read; the second runs the image layer's scripts, the in-build gate
+and the seal on a copy of that disk. A later build whose key is unchanged
+(only the app, a late script or the provenance changed) skips the first run.
+
+The cached disk is an intermediate, never an image: it is not sealed (its
+host keys and machine-id are replaced by the seal of every image built on
+it), holds no private key (the build's key pair lives in the build
+directory and is deleted when the build ends), and is never recorded in
+the catalog.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from builder import template
+from builder.base_image import cache_root
+from builder.errors import BuildFailed
+from builder.spec import Spec
+
+KEEP = 3   # newest stack layers kept; older ones are deleted after a new one is made
+
+
+@dataclass(frozen=True)
+class Layer:
+    key: str
+    path: Path
+    built: bool          # False: taken from the cache
+    seconds: float = 0.0
+
+
+def cache_dir() -> Path:
+    return cache_root() / "layers"
+
+
+def key(rendered_dir: Path, spec: Spec, base_checksum: str, wheelhouse_key: str) -> str:
+    """A hash of everything the stack layer's scripts read, and nothing else.
+
+    The layer's template (its scripts, their order and environment, the
+    source settings), the script files it uploads and runs (with lib*.sh
+    and files/), the base disk and the wheelhouse.
+    """
+    h = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        h.update(f"{label}\0{len(data)}\0".encode())
+        h.update(data)
+
+    add("base", base_checksum.encode())
+    add("wheelhouse", wheelhouse_key.encode())
+    text = (rendered_dir / template.LAYER_DIR / template.template_name(spec)).read_bytes()
+    add("template", text)
+    provisioners = json.loads(text)["build"][0]["provisioner"]
+    wanted = {Path(p["shell"]["script"]).name for p in provisioners if "script" in p.get("shell", {})}
+    scripts = rendered_dir / "payload" / "scripts"
+    for path in sorted(scripts.rglob("*")):
+        rel = path.relative_to(scripts)
+        if path.is_file() and (rel.name in wanted or rel.name.startswith("lib") or rel.parts[0] == "files"):
+            add(f"script:{rel}", path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def cached(layer_key: str) -> Path | None:
+    path = cache_dir() / f"stack-{layer_key}.qcow2"
+    return path if path.is_file() else None
+
+
+def ensure(layer_key: str, layer_dir: Path, run_packer: Callable[[Path], None],
+           note: Callable[[str], None] = lambda s: None, facts: dict | None = None) -> Layer:
+    """The stack layer for this key: from the cache, or built now with `run_packer(layer_dir)`."""
+    found = cached(layer_key)
+    if found is not None:
+        note(f"stack layer {layer_key}: cached ({found})")
+        return Layer(layer_key, found, built=False)
+    output = layer_dir / "output"
+    if output.exists():
+        shutil.rmtree(output)   # an interrupted run's leftovers; Packer refuses an existing output
+    started = time.monotonic()
+    run_packer(layer_dir)
+    produced = sorted(output.glob("*.qcow2"))
+    if len(produced) != 1:
+        raise BuildFailed(f"the stack-layer build left {len(produced)} disks in {output}, expected one")
+    dest = cache_dir() / f"stack-{layer_key}.qcow2"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    shutil.move(str(produced[0]), partial)
+    partial.replace(dest)   # atomic: a reader sees the whole layer or none
+    shutil.rmtree(output, ignore_errors=True)
+    seconds = time.monotonic() - started
+    meta = {"key": layer_key, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(seconds, 1), **(facts or {})}
+    dest.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    note(f"stack layer {layer_key}: built in {seconds:.0f}s")
+    prune(keep=KEEP)
+    return Layer(layer_key, dest, built=True, seconds=seconds)
+
+
+def prune(keep: int = KEEP) -> list[Path]:
+    """Delete all but the newest `keep` stack layers; returns what went."""
+    layers = sorted(cache_dir().glob("stack-*.qcow2"), key=lambda p: p.stat().st_mtime, reverse=True)
+    gone = layers[keep:]
+    for path in gone:
+        path.unlink(missing_ok=True)
+        path.with_suffix(".json").unlink(missing_ok=True)
+    return gone

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# What this image was built from, for the verification suite to know what
+# to expect (no secrets are among DJBAKE_*: see builder/stack.py). Runs
+# first in every Packer run, so an image built on a cached stack layer
+# records its own inputs, not the layer's.
+# Inputs: every DJBAKE_* variable.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+install -d -m 0755 /etc/djbake
+env | grep -E '^DJBAKE_' | grep -v '^DJBAKE_PAYLOAD=' | sort >/etc/djbake/build.env.new
+chmod 0644 /etc/djbake/build.env.new
+mv /etc/djbake/build.env.new /etc/djbake/build.env
