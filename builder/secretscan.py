@@ -137,7 +137,8 @@ RULES: tuple[Rule, ...] = (
     # Build leftovers for a proxy/mirror: its CA, proxy settings, TLS switched off.
     Rule("build-proxy", _r(r"(?i)\bAcquire::(?:https?|ftp)::Proxy\b|"
                            r"(?<![\w-])(?:https?|ftp|all)_proxy[\"']?[ \t]*[:=][ \t]*[\"']?\S"), image=True),
-    Rule("build-ca", _r(r"(?i)\bAcquire::https?::(?:CaInfo|Verify-Peer|Verify-Host)\b|"
+    # The variables in upper case only: PostgreSQL's own `ssl_cert_file` names the server's certificate.
+    Rule("build-ca", _r(r"(?i:\bAcquire::https?::(?:CaInfo|Verify-Peer|Verify-Host)\b)|"
                         r"(?<![\w-])(?:REQUESTS_CA_BUNDLE|SSL_CERT_FILE|SSL_CERT_DIR|CURL_CA_BUNDLE|PIP_CERT|"
                         r"NODE_EXTRA_CA_CERTS|GIT_SSL_CAINFO|PIP_TRUSTED_HOST|PIP_INDEX_URL|PIP_PROXY)[ \t]*=[ \t]*\S"),
          image=True),
@@ -371,6 +372,13 @@ PIP_CONFS = ("etc/pip.conf", "etc/xdg/pip/pip.conf", "root/.pip/pip.conf", "root
              "home/*/.pip/pip.conf", "home/*/.config/pip/pip.conf")
 
 
+def _run_as_root(host, cmd: str):
+    if host.run("id -u").stdout.strip() != "0":
+        with host.sudo():
+            return host.run(cmd)
+    return host.run(cmd)
+
+
 def scan_host(host, roots: Iterable[str] = IMAGE_ROOTS, allow: Iterable[str] = (),
               needles: dict[str, str] | None = None, root: str = "/") -> list[Finding]:
     """Scan a running machine through a testinfra host (SSH, docker, local).
@@ -394,11 +402,7 @@ def scan_host(host, roots: Iterable[str] = IMAGE_ROOTS, allow: Iterable[str] = (
         f"[[:space:]]*=' \"$f\"; done; echo '#djbake-end'"
     )
     cmd = f"sh -c {shlex.quote(script)}"
-    if host.run("id -u").stdout.strip() != "0":
-        with host.sudo():
-            out = host.run(cmd)
-    else:
-        out = host.run(cmd)
+    out = _run_as_root(host, cmd)
     if "#djbake-end" not in out.stdout.splitlines():
         # Not "no findings": the scan did not run (host gone, no shell, sudo refused).
         raise RuntimeError(f"secret scan did not run on the host (exit {out.rc}): {out.stderr.strip()[:200]}")
@@ -433,3 +437,25 @@ def parse_host_output(stdout: str, allow: Iterable[str] = (), needles: dict[str,
         found += scan_text(text, path, generic=not (CODE_DIRS & parts), image=True,
                            code=path.endswith(CODE_SUFFIXES), needles=needles, first_line=line)
     return found
+
+
+def unchanged_package_files(host, paths: Iterable[str]) -> set[str]:
+    """Those of `paths` that a Debian package installed and nobody changed since (dpkg's md5sum).
+
+    Packaged files carry example credentials and regexes that look like
+    assignments (fail2ban's filters and actions); as shipped they are the
+    distribution's, not something a build left. Changed, they are scanned
+    like any other file.
+    """
+    paths = sorted(p for p in set(paths) if p.startswith("/"))
+    if not paths:
+        return set()
+    script = (
+        "conffiles=$(dpkg-query -W -f='${Conffiles}\\n' 2>/dev/null); "
+        "for f in \"$@\"; do [ -f \"$f\" ] || continue; sum=$(md5sum <\"$f\" | cut -d' ' -f1); "
+        "if grep -qxF \"$sum  ${f#/}\" /var/lib/dpkg/info/*.md5sums 2>/dev/null "
+        "|| printf '%s\\n' \"$conffiles\" | grep -qF \" $f $sum\"; then echo \"$f\"; fi; done"
+    )
+    cmd = "sh -c " + shlex.quote(script) + " sh " + " ".join(shlex.quote(p) for p in paths)
+    out = _run_as_root(host, cmd)
+    return set(out.stdout.splitlines()) & set(paths)

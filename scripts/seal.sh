@@ -2,7 +2,8 @@
 # Seal: runs after the in-build gate, right before capture. Leaves nothing
 # secret and nothing unique to this build VM: per-VM state of first boot,
 # SSH host keys, machine-id, random seed, cloud-init state, the build user's
-# access, shell history, apt lists, logs and the uploaded payload.
+# access, root's password, shell history, apt lists, logs and the uploaded
+# payload.
 #
 # The build user (Packer's SSH user, from DJBAKE_BUILD_USER or sudo's
 # SUDO_USER; never root) cannot be deleted here: Packer runs its
@@ -34,6 +35,10 @@ if [ -n "$build_user" ] && [ "$build_user" != root ] && getent passwd "$build_us
     echo "$build_user" >/etc/djbake/remove-build-user
     log "build user $build_user locked; deleted at first boot"
 fi
+# Root's password hash: some builds set a password (Linode's root_pass,
+# random per build) and its hash must not ship. '*' matches none, so root
+# logs in by key (cloud-init) or through sudo, as in the clouds' own images.
+usermod -p '*' root
 # Keys root may have received for the build (providers that build as root).
 rm -f /root/.ssh/authorized_keys /root/.bash_history /root/.python_history /root/.lesshst /root/.wget-hsts
 rm -rf /root/.cache /root/.config/pip

@@ -263,6 +263,7 @@ PLANTED = {
     "etc/apt/apt.conf.d/99djbake-proxy": ('Acquire::http::Proxy "http://10.0.2.2:3128";\n', "build-proxy"),
     "etc/apt/apt.conf.d/99djbake-tls": ('Acquire::https::Verify-Peer "false";\n', "build-ca"),
     "etc/environment": ("REQUESTS_CA_BUNDLE=/usr/local/share/ca-certificates/proxy.crt\n", "build-ca"),
+    "etc/profile.d/ca.sh": ("export SSL_CERT_FILE=/etc/ssl/proxy.pem\n", "build-ca"),
     "etc/profile.d/proxy.sh": ("export https_proxy=http://10.0.2.2:3128\n", "build-proxy"),
     "etc/pip.conf": ("[global]\ncert = /etc/ssl/proxy.pem\n", "build-ca"),
     "usr/local/share/ca-certificates/djbake-proxy.crt": (CA_CERT, "build-ca"),
@@ -299,6 +300,27 @@ def test_build_ca_merged_into_the_system_bundle(tmp_path):
     assert [(f.where, f.kind) for f in found] == [("/etc/ssl/certs/ca-certificates.crt", "known-secret")]
     rc, out, _ = run("scan", "--no-env", "--ca", str(ca), str(root))
     assert rc == 1 and "the build CA proxy-ca.pem" in out
+
+
+def test_server_certificate_settings_are_not_a_build_ca(tmp_path):
+    """PostgreSQL's own ssl_cert_file names the server's certificate; only the upper-case variables are build CAs."""
+    root = _clean_image(tmp_path / "img")
+    conf = root / "etc/postgresql/15/main/postgresql.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    with conf.open("a") as f:
+        f.write("ssl = on\nssl_cert_file = '/etc/ssl/certs/ssl-cert-snakeoil.pem'\n")
+    assert secretscan.scan_tree(root) == []
+
+
+def test_unchanged_package_files_local():
+    """Files as a Debian package shipped them are recognised by dpkg's checksums; other files are not."""
+    host = testinfra.get_host("local://")
+    if host.run("dpkg -S /etc/debian_version").rc != 0:
+        pytest.skip("no dpkg-owned /etc/debian_version here")
+    if host.run("dpkg --verify base-files").stdout.strip():
+        pytest.skip("base-files was changed on this machine")
+    assert secretscan.unchanged_package_files(host, ["/etc/debian_version", "/etc/hostname"]) == {
+        "/etc/debian_version"}
 
 
 def test_allow_per_vm_keys_after_boot(tmp_path):
@@ -383,6 +405,10 @@ def test_scan_host_in_a_container():
                  "&& touch /usr/local/share/ca-certificates/proxy.crt "
                  "&& echo 'Acquire::http::Proxy \"http://10.0.2.2:3128\";' > /etc/apt/apt.conf.d/99proxy")
         host.check_output("printf '%s' " + repr(RSA_KEY) + " > /root/.ssh/id_rsa")
+        packaged = "/etc/debian_version"
+        assert secretscan.unchanged_package_files(host, [packaged, "/root/.ssh/id_rsa"]) == {packaged}
+        host.check_output(f"echo changed >> {packaged}")
+        assert secretscan.unchanged_package_files(host, [packaged]) == set()
         found = secretscan.scan_host(host)
         assert {(f.where, f.kind) for f in found} == {
             ("/root/.ssh/id_rsa", "private-key"), ("/usr/local/share/ca-certificates/proxy.crt", "build-ca"),
