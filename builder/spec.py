@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator,
+                      model_validator)
 
-from builder import tables
+from builder import app_source, tables
 from builder.errors import SpecError
 from builder.providers import PROVIDERS
 
@@ -54,7 +55,8 @@ class Stack(_Model):
 class App(_Model):
     """A Django project baked into the image (immutable style)."""
 
-    source: str = Field(..., description="A wheel, a tarball (path or URL) or a git URL of the project.")
+    source: str = Field(..., description="The project: a git URL, or a wheel, a tarball or a directory, as a URL "
+                        "or a path relative to the spec file (copied into the image at build time).")
     module: str = Field(..., description="The project's WSGI module, e.g. `mysite.wsgi`.")
     settings: str | None = Field(None, description="DJANGO_SETTINGS_MODULE, e.g. `mysite.settings`.")
     requirements: str | None = Field(None, description="Requirements file inside the project.")
@@ -96,6 +98,12 @@ class Spec(_Model):
     packages: list[str] = Field(default_factory=list, description="Extra apt packages.")
     app: App | None = Field(None, description="Bake a Django project into the image (default: deploy at VM creation).")
     providers: Providers = Field(default_factory=Providers, description="Per-provider settings.")  # type: ignore[valid-type]
+    # The spec file's directory: local paths in the spec (app.source) are relative to it.
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Spec":
@@ -385,7 +393,7 @@ def loads(text: str, file: str = "<spec>") -> Spec:
         line, col = _pos(node)
         raise _error(file, line, col, (), "the spec must be a mapping of keys to values")
     try:
-        return Spec.model_validate(data)
+        spec = Spec.model_validate(data)
     except ValidationError as e:
         errors = e.errors()
         first = errors[0]
@@ -399,6 +407,18 @@ def loads(text: str, file: str = "<spec>") -> Spec:
         line, col = marks.find(loc, key=first["type"] == "extra_forbidden")
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise _error(file, line, col, loc, message + more) from None
+    spec._base_dir = Path.cwd() if file == "<spec>" else Path(file).resolve().parent
+    _check_paths(spec, file, marks)
+    return spec
+
+
+def _check_paths(spec: Spec, file: str, marks: _Marks) -> None:
+    """Host paths the build reads must exist now, not fail halfway through a build."""
+    path = app_source.local_path(spec)
+    why = app_source.problem(path) if path else None
+    if why:
+        line, col = marks.find(("app", "source"))
+        raise _error(file, line, col, ("app", "source"), why)
 
 
 def json_schema() -> dict:
