@@ -47,11 +47,14 @@ rm -rf /root/.cache /root/.config/pip
 rm -f /etc/ssh/ssh_host_*
 # ssl-cert's snakeoil pair is made at install: per VM instead (first boot).
 rm -f /etc/ssl/private/ssl-cert-snakeoil.key /etc/ssl/certs/ssl-cert-snakeoil.pem
-truncate -s 0 /etc/machine-id
 rm -f /var/lib/dbus/machine-id /var/lib/systemd/random-seed /var/lib/systemd/credential.secret
 if command -v cloud-init >/dev/null 2>&1; then
-    cloud-init clean --logs --machine-id --seed
+    cloud-init clean --logs --seed
 fi
+# Empty, not absent: systemd then makes a new id at first boot. Without the
+# file (what `cloud-init clean --machine-id` leaves on Debian 12) networkd
+# has no DUID for DHCP, and the VM boots without an IPv4 address.
+truncate -s 0 /etc/machine-id
 
 # 4. Leftovers of the build.
 apt-get -q clean

@@ -67,6 +67,8 @@ def test_sealed_env_file_has_no_secrets(app_env):
 @pytest.mark.sealed
 def test_sealed_identity_removed(host):
     with host.sudo():
+        # empty, not absent: without the file networkd has no DUID and DHCP fails at first boot
+        assert host.file("/etc/machine-id").exists, "/etc/machine-id is missing: the VM would get no DHCP lease"
         assert host.file("/etc/machine-id").content_string == ""
         assert not host.run("ls /etc/ssh/ssh_host_* 2>/dev/null").stdout.strip()
         assert not host.file("/var/lib/systemd/random-seed").exists
