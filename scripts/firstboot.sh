@@ -18,6 +18,13 @@ daemon_reload
 systemctl enable djbake-firstboot.service djbake-remove-build-user.service
 
 if systemd_running; then
+    # A first boot that already ran here (the scripts run again, or the build
+    # started from an earlier djbake image, whose container booted it) would
+    # be skipped by the unit's condition: start again from no per-VM state,
+    # so the project installed by this build is migrated and tested.
+    if [ -e /var/lib/djbake/firstboot.done ]; then
+        djbake-firstboot reset
+    fi
     # No swap file in the build VM: seal.sh would only delete it again, and
     # writing gigabytes of zeros under emulation costs minutes.
     systemctl set-environment DJBAKE_NO_SWAP=1

@@ -5,30 +5,53 @@
   and two fresh boots of the committed image (builder/providers/docker.py);
 - a project deployed on a container of that image with djbake-deploy, as
   examples/user-data/ do on a VM;
+- a spec whose `app:` points at tests/sample_project (a path relative to the
+  spec): the project is copied into the payload, baked in, verified like any
+  image, and a fresh container answers from it through nginx;
+- examples/user-data/deploy-git.yaml and deploy-wheel.yaml run as written
+  except for the source URL, which points at servers on this host reached
+  through the docker bridge (git daemon; a plain HTTP server for the wheel);
 - a deliberately broken script (an nginx config error, in a test-only copy
   of scripts/) fails the in-build gate, and the failure names the check.
+
+Builds are the slow part (~3 min each on 2 cores): the default image is
+built once per module, and the app image is built on top of it (docker
+`source_image`): the same idempotent scripts run again, now with the app.
 
 dockerd is started here (scripts/host/start-dockerd.sh, idempotent); the
 tests skip only when docker.io is not installed.
 """
 from __future__ import annotations
 
+import base64
+import contextlib
+import functools
+import hashlib
+import http.server
 import io
+import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from builder.template import ROOT
 
 pytestmark = pytest.mark.docker
 
 SPEC = ROOT / "images" / "django-web.yaml"
+SAMPLE = ROOT / "tests" / "sample_project"
+EXAMPLES = ROOT / "examples" / "user-data"
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +77,33 @@ def built_image(engine, tmp_path_factory):
     seconds = time.monotonic() - started
     print(f"djbake image -p docker: exit {proc.returncode} in {seconds:.0f} s")
     return proc, out / "django-web" / "docker"
+
+
+def built_id(build_dir: Path) -> str:
+    """The image id the last build of build_dir committed (its manifest's artifact)."""
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    run = [b for b in manifest["builds"] if b["packer_run_uuid"] == manifest["last_run_uuid"]]
+    return run[-1]["artifact_id"]
+
+
+@pytest.fixture(scope="module")
+def app_image(engine, built_image, tmp_path_factory):
+    """The default spec plus `app:` -> tests/sample_project, built on the first image."""
+    proc, build_dir = built_image
+    if proc.returncode != 0:
+        pytest.skip("the default image did not build")
+    work = tmp_path_factory.mktemp("docker-app")
+    data = yaml.safe_load(SPEC.read_text())
+    data["name"] = "django-app"
+    data["app"] = {"source": os.path.relpath(SAMPLE, work), "module": "sample.wsgi", "settings": "sample.settings"}
+    data["providers"] = {"docker": {"source_image": built_id(build_dir)}}
+    spec = work / "django-app.yaml"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    started = time.monotonic()
+    proc = djbake("image", "-p", "docker", "--spec", str(spec), "--out", str(work / "build"), "--plain")
+    print(f"djbake image -p docker (app baked in, on the default image): exit {proc.returncode} "
+          f"in {time.monotonic() - started:.0f} s")
+    return proc, work / "build" / "django-app" / "docker"
 
 
 def test_image_builds_gates_and_verifies(built_image):
@@ -104,6 +154,166 @@ def test_deploy_sample_project(engine, built_image):
         assert b'"settings": "sample.settings"' in out
     finally:
         docker_base.stop(box)
+
+
+def test_app_baked_from_a_local_path_answers_on_a_fresh_container(engine, app_image):
+    from builder import docker_base
+
+    proc, build_dir = app_image
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "(verified," in proc.stdout, proc.stdout[-3000:]
+    payload_copy = build_dir / "payload" / "app" / "sample_project" / "sample" / "settings.py"
+    assert payload_copy.read_text() == (SAMPLE / "sample" / "settings.py").read_text()
+    box = docker_base.start(built_id(build_dir), "test-app-baked", engine)
+    try:
+        body = curl(box, "/")
+        assert re.match(r"sample project: \d+ visits", body), body
+        assert "djbake-welcome" not in curl(box, "/static/sample/sample.css")
+        code, out = box.exec_run(["grep", "-c", "sample_project", "/etc/djbake/build.env"])
+        assert out.strip() == b"1", out  # recorded as app/sample_project, the payload copy
+    finally:
+        docker_base.stop(box)
+
+
+def curl(box, path: str, host: str = "localhost") -> str:
+    """GET through nginx inside the container; the body, or the failure with its output."""
+    code, out = box.exec_run(["curl", "-fsS", "-m", "20", "-H", f"Host: {host}", f"http://127.0.0.1{path}"])
+    text = out.decode(errors="replace")
+    assert code == 0, f"GET {path} (Host: {host}): curl exit {code}: {text}"
+    return text
+
+
+# -- deploying from a git URL and a wheel URL, as the example user-data do -----
+
+def bridge_gateway(engine) -> str:
+    """The host's address on the docker bridge: what a container reaches the host at."""
+    return engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+
+
+def free_port(address: str) -> int:
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+def sample_wheel(directory: Path) -> Path:
+    """tests/sample_project as a wheel (the package `sample` with its static files and migrations).
+
+    Written directly in the wheel format (PEP 427): the test is about deploying
+    a wheel, and building one needs nothing from outside this way.
+    """
+    name = "sample_project-1.0"
+    files = {p.relative_to(SAMPLE).as_posix(): p.read_bytes() for p in sorted((SAMPLE / "sample").rglob("*"))
+             if p.is_file() and "__pycache__" not in p.parts}
+    files[f"{name}.dist-info/METADATA"] = b"Metadata-Version: 2.1\nName: sample-project\nVersion: 1.0\n"
+    files[f"{name}.dist-info/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: djbake-tests\nRoot-Is-Purelib: true\n"
+                                        b"Tag: py3-none-any\n")
+    record = [f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+              f"{len(data)}" for path, data in files.items()]
+    files[f"{name}.dist-info/RECORD"] = ("\n".join(record + [f"{name}.dist-info/RECORD,,"]) + "\n").encode()
+    wheel = directory / f"{name}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+    return wheel
+
+
+def sample_git_repo(directory: Path) -> Path:
+    """A bare repository with tests/sample_project on branch main."""
+    work = directory / "sample-work"
+    shutil.copytree(SAMPLE, work, ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-c", "user.name=djbake tests", "-c", "user.email=tests@djbake.invalid", "-C"]
+    subprocess.run([*git, str(work), "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, str(work), "add", "-A"], check=True)
+    subprocess.run([*git, str(work), "commit", "-q", "-m", "sample project"], check=True)
+    bare = directory / "git" / "sample.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return bare
+
+
+@pytest.fixture(scope="module")
+def sources(engine, tmp_path_factory):
+    """A git daemon and an HTTP server on the docker bridge address, serving the sample project."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    served = tmp_path_factory.mktemp("served")
+    gateway = bridge_gateway(engine)
+    bare = sample_git_repo(served)
+    wheel = sample_wheel(served)
+    git_port = free_port(gateway)
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--listen={gateway}",
+                               f"--port={git_port}", f"--base-path={bare.parent}", str(bare.parent)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    handler = functools.partial(_QuietHandler, directory=str(served))
+    web = http.server.ThreadingHTTPServer((gateway, 0), handler)
+    thread = threading.Thread(target=web.serve_forever, daemon=True)
+    thread.start()
+    try:
+        for _ in range(50):  # git daemon listens a moment after it starts
+            with contextlib.suppress(OSError), socket.create_connection((gateway, git_port), timeout=1):
+                break
+            time.sleep(0.1)
+        yield {"git": f"git://{gateway}:{git_port}/{bare.name}",
+               "wheel": f"http://{gateway}:{web.server_address[1]}/{wheel.name}"}
+    finally:
+        web.shutdown()
+        web.server_close()
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def example_deploy(name: str, source: str) -> list[str]:
+    """The deploy command of an example user-data file, filled in as a user would: their
+    project's source, settings and WSGI module instead of the example's mysite."""
+    data = yaml.safe_load((EXAMPLES / name).read_text())
+    (cmd,) = [c for c in data["runcmd"] if c[0] == "/usr/local/sbin/djbake-deploy"]
+    cmd = list(cmd)
+    for option, value in (("--source", source), ("--settings", "sample.settings"), ("--wsgi", "sample.wsgi")):
+        assert option in cmd, (name, cmd)
+        cmd[cmd.index(option) + 1] = value
+    return cmd
+
+
+@pytest.fixture(scope="module")
+def deploy_box(engine, built_image):
+    from builder import docker_base
+
+    proc, build_dir = built_image
+    if proc.returncode != 0:
+        pytest.skip("the image did not build")
+    box = docker_base.start(built_id(build_dir), "test-deploy-urls", engine)
+    yield box
+    docker_base.stop(box)
+
+
+def test_example_git_deploy(deploy_box, sources):
+    cmd = example_deploy("deploy-git.yaml", sources["git"])
+    code, out = deploy_box.exec_run(cmd)
+    assert code == 0, out.decode(errors="replace")
+    host = cmd[cmd.index("--domain") + 1]
+    assert re.match(r"sample project: \d+ visits", curl(deploy_box, "/", host)), "not the sample project"
+    assert "sample-project-static" in curl(deploy_box, "/static/sample/sample.css", host)
+    code, out = deploy_box.exec_run(["test", "-f", "/srv/app/src/sample/settings.py"])
+    assert code == 0, "the clone is not in /srv/app/src"
+
+
+def test_example_wheel_deploy(deploy_box, sources):
+    cmd = example_deploy("deploy-wheel.yaml", sources["wheel"])
+    code, out = deploy_box.exec_run(cmd)
+    assert code == 0, out.decode(errors="replace")
+    assert re.match(r"sample project: \d+ visits", curl(deploy_box, "/")), "not the sample project"
+    assert "sample-project-static" in curl(deploy_box, "/static/sample/sample.css")
+    # Served from the installed wheel, not from a source tree.
+    code, out = deploy_box.exec_run(["/srv/app/venv/bin/python", "-c", "import sample; print(sample.__file__)"],
+                                    workdir="/")
+    assert code == 0 and b"/site-packages/sample/" in out, out
+    code, out = deploy_box.exec_run(["cat", "/var/lib/djbake/deploy.json"])
+    assert sources["wheel"].encode() in out, out
 
 
 BROKEN_SPEC = """\
