@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,12 @@ class Outcome:
 def render_step(spec: Spec, provider_name: str, pk: packer_mod.Packer, provenance: dict[str, str],
                 base_dir: Path | None) -> template.Rendered:
     (rendered,) = render.render(spec, [provider_name], pk, base_dir, provenance)
+    # An interrupted or failed run leaves Packer's output directory behind
+    # (a successful one has its artifact moved out): Packer's validate and
+    # build refuse to start while it exists.
+    for stale in (rendered.directory / "output", rendered.directory / template.LAYER_DIR / "output"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
     return rendered
 
 

@@ -67,8 +67,10 @@ def test_image_is_baked_gated_verified_and_recorded(baked, env):
     assert entry.extra["gate"] == "passed" and entry.extra["accelerator"]["build"] in ("kvm", "tcg")
     assert entry.git_commit and entry.spec_hash and entry.tools["packer"]
     steps = [s["name"] for s in entry.timings["steps"]]
-    for step in ("render", "validate", "wheelhouse", "prepare", "packer build", "artifacts", "fresh-boot verify"):
+    for step in ("render", "validate", "wheelhouse", "prepare", "stack layer", "packer build", "artifacts",
+                 "fresh-boot verify"):
         assert step in steps
+    assert entry.extra["stack_layer"]["key"]
     assert any(s["name"] == "in-build gate (shell-local)" for s in entry.timings["scripts"])
     # the build key is gone, and no private key reached the log
     build_dir = ROOT / "build" / "django-web" / "qemu"
@@ -112,3 +114,24 @@ def test_launch_boots_the_latest_image_with_user_data_and_serves_http(baked, env
             vm.kill_pid(json.loads(state_file.read_text())["pid"])
     assert stop.returncode == 0, stop.stderr
     assert not vm.pid_alive(state["pid"])
+
+
+def test_rebuild_reuses_the_stack_layer(baked, env):
+    """A second build of the same spec takes the cached stack layer and runs only the image layer.
+
+    Its cloud-init sees a new instance on the layer's disk and adds this
+    build's key; the whole image layer, gate and seal run again.
+    """
+    (first,) = catalog.Catalog(Path(env["DJBAKE_CATALOG"])).query(provider="qemu", verified=True)
+    proc = djbake(env, "image", "--provider", "qemu", "--plain", "--no-verify", timeout=BUILD_TIMEOUT)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    entries = catalog.Catalog(Path(env["DJBAKE_CATALOG"])).query(provider="qemu")
+    (again,) = [e for e in entries if e.build_id != first.build_id]
+    assert again.extra["stack_layer"]["key"] == first.extra["stack_layer"]["key"]
+    assert first.extra["stack_layer"]["built_now"] and not again.extra["stack_layer"]["built_now"]
+    assert again.extra["gate"] == "passed" and not again.verified   # --no-verify: never `latest`
+    scripts = [s["name"] for s in again.timings["scripts"]]
+    assert not any("base.sh" in s for s in scripts), scripts
+    assert any("nginx.sh" in s for s in scripts) and any("seal.sh" in s for s in scripts), scripts
+    proc = djbake(env, "latest", "--provider", "qemu")
+    assert proc.stdout.strip() == first.artifact

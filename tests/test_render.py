@@ -137,3 +137,16 @@ def test_specs_in_images_carry_schema_line_and_validate():
     for path in (HERE.parent / "images").glob("*.yaml"):
         assert path.read_text().startswith("# yaml-language-server: $schema=../schema/image-spec.json")
         spec.load(path)
+
+
+def test_a_failed_runs_output_is_cleared_before_the_next_build(tmp_path):
+    """Packer refuses to validate or build while a previous run's output directory exists."""
+    from builder import pipeline
+
+    for rel in ("output", f"{template.LAYER_DIR}/output"):
+        (tmp_path / "django-web" / "qemu" / rel).mkdir(parents=True)
+        (tmp_path / "django-web" / "qemu" / rel / "django-web.qcow2").write_bytes(b"half")
+    rendered = pipeline.render_step(SPEC, "qemu", PACKER_166, {"build_id": "b2"}, tmp_path)
+    assert not (rendered.directory / "output").exists()
+    assert not (rendered.directory / template.LAYER_DIR / "output").exists()
+    assert (rendered.directory / template.LAYER_DIR / "django-web.pkr.json").exists()

@@ -119,9 +119,6 @@ class Provider(base.Provider):
     def prepare(self, ctx: base.BuildContext) -> None:
         from builder import accel, base_image, vm
 
-        output = ctx.build_dir / "output"
-        if output.exists():
-            shutil.rmtree(output)   # Packer refuses to overwrite a previous build's output
         with ctx.step("base image"):
             source = base_image.resolve(self.spec, self.settings.source_image, log=ctx.note)
         ctx.state["source"] = source
