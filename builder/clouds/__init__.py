@@ -64,7 +64,8 @@ def run_suite(host: str, port: int, user: str, key_file: Path, log_dir: Path | N
     """The image's testinfra suite over SSH (builder/gate.py), as the fresh-boot verification."""
     from builder import gate
 
-    return gate.run_suite(host=host, port=port, user=user, key_file=str(key_file), log_dir=log_dir)
+    return gate.run_suite(host=host, port=port, user=user, key_file=str(key_file), log_dir=log_dir,
+                          fresh_boot=True, name="fresh-boot")
 
 
 # -- retention: the same rule on every cloud ------------------------------------

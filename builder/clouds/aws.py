@@ -384,9 +384,13 @@ def verify(region: str, ami: str, instance_type: str, user: str, user_data: str 
                       key_name=name)
         clouds.wait_port(inst.host, inst.port, timeout=ssh_timeout, interval=3)
         result = suite(inst.host, inst.port, user, key.private_file)
-        return {"ok": bool(getattr(result, "ok", result)), "instance": inst.id, "region": region,
-                "imds_http_tokens": instance_metadata_options(region, inst.id).get("HttpTokens", ""),
-                "seconds": round(time.monotonic() - started, 1)}
+        out = {"ok": bool(getattr(result, "ok", result)), "instance": inst.id, "region": region,
+               "imds_http_tokens": instance_metadata_options(region, inst.id).get("HttpTokens", ""),
+               "seconds": round(time.monotonic() - started, 1)}
+        if hasattr(result, "as_dict"):
+            # Counts and failed checks, so the catalog and `djbake verify` show what really ran.
+            out["suite"] = result.as_dict()
+        return out
     finally:
         try:
             if inst is not None:

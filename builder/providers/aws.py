@@ -8,6 +8,7 @@ and publishes each region's id in SSM `/djbake/<image>/latest`.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 from pydantic import Field
@@ -141,14 +142,20 @@ class Provider(base.Provider):
         return out
 
     def verify(self, artifacts: list[tuple[str, str]], ctx: base.BuildContext) -> base.Verification:
+        from builder import clouds
         from builder.clouds import aws
 
         region, ami = artifacts[0]
+        suite = functools.partial(clouds.run_suite, log_dir=ctx.build_dir / "verify")
         with ctx.step(f"boot {ami} in {region} and run the suite"):
             result = aws.verify(region, ami, self.instance_size or "t3.small", self.os_image()["ssh_username"],
                                 user_data=VERIFY_USER_DATA, tags={aws.TAG_IMAGE: self.spec.name,
-                                                                  aws.TAG_BUILD: ctx.provenance["build_id"]})
-        summary = f"instance {result['instance']} of {ami} in {region}: suite {'passed' if result['ok'] else 'FAILED'}"
+                                                                  aws.TAG_BUILD: ctx.provenance["build_id"]},
+                                suite=suite)
+        s = result.get("suite", {})
+        counts = f" ({s['passed']} passed, {len(s['failed'])} failed)" if s else ""
+        summary = (f"instance {result['instance']} of {ami} in {region}: "
+                   f"suite {'passed' if result['ok'] else 'FAILED'}{counts}")
         return base.Verification(result["ok"], summary=summary, checks=result, seconds=result["seconds"])
 
     def publish(self, artifacts: list[tuple[str, str]], verification: base.Verification,

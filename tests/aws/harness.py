@@ -10,7 +10,8 @@ instances onto Docker containers (never onto the CI host):
   SourceInstanceId; region copies follow djbake's copied-from tag);
 - stopped/terminated instances stop their container; an AMI created from a
   stopped instance is that container committed: a later instance of the AMI
-  boots exactly the sealed disk.
+  boots exactly the sealed disk. (Packer's encrypted AMI is a copy, which
+  moto does not link to the instance: see _build_instance.)
 
 Each container runs `boot.sh` at boot (host keys, the default user, the
 instance's user-data: cloud-init's part) and its sshd's
@@ -23,6 +24,16 @@ Only one instance container runs at a time and it always has the same
 address (STANDIN_IP on a network of our own), which djbake is given as
 DJBAKE_AWS_SSH_HOST: an instance that starts stops the previous container
 (its moto record stays as it is).
+
+Name resolution: on a network of its own, Docker would point a container at
+its embedded resolver (127.0.0.11), which works through NAT rules Docker
+puts into the container's own netfilter tables. The image's firewall
+(scripts/files/nftables/nftables.conf) starts with `flush ruleset`, as it
+must on a VM, and so removes them: every apt step after firewall.sh then
+failed with "Temporary failure resolving". The stand-ins therefore get the
+host's resolvers in /etc/resolv.conf, as containers on Docker's default
+bridge (the docker loop's) do. It is a bind mount, so a committed "disk"
+does not contain it; no proxy setting or CA is added to the stand-in.
 """
 from __future__ import annotations
 
@@ -89,7 +100,8 @@ class MotoServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if getattr(self, "log", None) is not None:
+            self.log.close()
 
 
 class Relay(threading.Thread):
@@ -167,6 +179,28 @@ def standin_image(client) -> str:
     return tag
 
 
+def host_resolv_conf(dest: Path, sources: tuple[Path, ...] = (Path("/etc/resolv.conf"),
+                                                              Path("/run/systemd/resolve/resolv.conf"))) -> Path:
+    """A resolv.conf naming the host's own resolvers, as Docker writes for its default bridge.
+
+    A loopback nameserver (a local stub such as systemd-resolved's) is
+    unreachable from a container, so it is left out, and the next source is
+    tried, as Docker does; no public resolver is put in its place.
+    """
+    for src in sources:
+        if not src.exists():
+            continue
+        lines = src.read_text().splitlines()
+        servers = [ln for ln in lines if ln.split()[:1] == ["nameserver"] and len(ln.split()) > 1
+                   and not ln.split()[1].startswith(("127.", "::1"))]
+        if servers:
+            rest = [ln for ln in lines if ln.split()[:1] in (["search"], ["options"])]
+            dest.write_text("\n".join([*servers, *rest]) + "\n")
+            return dest
+    raise RuntimeError(f"no non-loopback nameserver in {', '.join(map(str, sources))}: "
+                       "the stand-in containers could not resolve Debian's mirror")
+
+
 def _tar(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -181,11 +215,12 @@ class InstanceMirror(threading.Thread):
     """Mirrors moto's instances onto stand-in containers (see the module docstring)."""
 
     def __init__(self, client, moto_url: str, relay_url: str, regions: list[str], standin: str,
-                 default_user: str = "admin"):
+                 resolv_conf: Path, default_user: str = "admin"):
         super().__init__(daemon=True)
         import boto3
 
         self.client = client
+        self.resolv_conf = resolv_conf
         self.relay_url = relay_url
         self.standin = standin
         self.default_user = default_user
@@ -248,7 +283,8 @@ class InstanceMirror(threading.Thread):
         if tags.get("djbake:copied-from") in self.images:
             self.images[key] = self.images[tags["djbake:copied-from"]]
             return
-        c = self.containers.get(image.get("SourceInstanceId", ""))
+        source = image.get("SourceInstanceId") or self._build_instance(region, tags)
+        c = self.containers.get(source or "")
         if c is None:
             return
         self._halt(c)
@@ -256,7 +292,25 @@ class InstanceMirror(threading.Thread):
                              changes=[f'LABEL {LABEL}="{key}"'])
         self.committed.append(committed.id)
         self.images[key] = committed.id
-        self.events.append(f"{key}: committed disk of {image['SourceInstanceId']} ({c.short_id})")
+        self.events.append(f"{key}: committed disk of {source} ({c.short_id})")
+
+    def _build_instance(self, region: str, tags: dict[str, str]) -> str | None:
+        """The instance Packer built this AMI on, for an AMI moto gives no SourceInstanceId.
+
+        With `encrypt_boot`, Packer makes an AMI of the instance, copies it
+        encrypted and deregisters the first one within a second, and moto
+        keeps no lineage of copies. The build instance is then the one that
+        carries the AMI's build id in Packer's run_tags, without the
+        djbake:purpose tag that djbake's own verify/launch instances have.
+        """
+        build = tags.get("djbake:build-id")
+        if not build:
+            return None  # Packer tags the copy a moment after CopyImage: next round
+        found = [i for r in self.ec2[region].describe_instances(
+                     Filters=[{"Name": "tag:djbake:build-id", "Values": [build]}])["Reservations"]
+                 for i in r["Instances"]
+                 if not any(t["Key"] == "djbake:purpose" for t in i.get("Tags", []))]
+        return found[0]["InstanceId"] if len(found) == 1 else None
 
     def _boot(self, region: str, iid: str, image: str) -> None:
         for other in self.containers.values():
@@ -266,7 +320,8 @@ class InstanceMirror(threading.Thread):
         c = self.client.containers.create(
             image, detach=True, name=f"djbake-standin-{iid}", hostname=iid,
             tmpfs={"/run": "", "/run/lock": ""}, cgroupns="host",
-            volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+            volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+                     str(self.resolv_conf): {"bind": "/etc/resolv.conf", "mode": "rw"}},
             cap_add=["SYS_ADMIN", "NET_ADMIN"], security_opt=["seccomp=unconfined", "apparmor=unconfined"],
             network=self.network.name, labels={LABEL: iid})
         self.containers[iid] = c
@@ -293,6 +348,13 @@ class InstanceMirror(threading.Thread):
                 c.kill()
             c.reload()
 
+    def read_file(self, iid: str, path: str) -> str:
+        """A file from the disk of instance iid's container, running or stopped."""
+        stream, _ = self.containers[iid].get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.next()
+            return tar.extractfile(member).read().decode(errors="replace")
+
     def exec(self, iid: str, cmd: str) -> tuple[int, str]:
         c = self.containers[iid]
         code, out = c.exec_run(["sh", "-c", cmd])
@@ -300,7 +362,8 @@ class InstanceMirror(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
-        self.join(timeout=30)
+        if self.is_alive():
+            self.join(timeout=30)
         with self.lock:
             for c in self.containers.values():
                 try:

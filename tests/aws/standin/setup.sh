@@ -11,7 +11,9 @@ rm -f /etc/ssh/ssh_host_*
 install -m 0755 /tmp/standin/instance-keys.sh /usr/local/sbin/djbake-instance-keys
 install -m 0755 /tmp/standin/boot.sh /usr/local/sbin/djbake-standin-boot
 install -m 0644 /tmp/standin/standin-boot.service /etc/systemd/system/standin-boot.service
-install -m 0644 /tmp/standin/sshd.conf /etc/ssh/sshd_config.d/00-standin.conf
+# Where cloud-init's own drop-in goes: after the image's hardening (10-djbake.conf),
+# which the suite checks is read first.
+install -m 0644 /tmp/standin/sshd.conf /etc/ssh/sshd_config.d/50-standin.conf
 systemctl enable standin-boot.service ssh.service
 apt-get clean
 rm -rf /var/lib/apt/lists/*
