@@ -27,9 +27,17 @@ def test_services_enabled_and_running(host, facts):
     assert not problems, "; ".join(problems)
 
 
+def journal_tail(host, unit: str, lines: int = 25) -> str:
+    """The unit's last log lines, so a failure report says why (the VM is gone when it is read)."""
+    with host.sudo():
+        return host.run(f"journalctl -u {unit} -n {lines} --no-pager -o cat").stdout.strip()
+
+
 def test_no_failed_units(host):
     failed = host.run("systemctl list-units --failed --plain --no-legend").stdout.strip()
-    assert not failed, f"failed units:\n{failed}"
+    logs = "\n".join(f"--- {line.split()[0]}:\n{journal_tail(host, line.split()[0], 10)}"
+                     for line in failed.splitlines() if line.split())
+    assert not failed, f"failed units:\n{failed}\n{logs}"
 
 
 def show(host, unit: str, *props: str) -> dict[str, str]:
@@ -118,6 +126,6 @@ def test_firstboot_unit_ran(host):
     # Active after the boot that ran it; on later boots its condition skips it.
     assert host.service("djbake-firstboot.service").is_enabled
     props = show(host, "djbake-firstboot.service", "Result")
-    assert props["Result"] == "success", props
+    assert props["Result"] == "success", f"{props}\n{journal_tail(host, 'djbake-firstboot.service')}"
     assert host.file("/var/lib/djbake/firstboot.done").exists
 
