@@ -17,7 +17,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := packer qemu-system-x86 qemu-utils mmdebstrap docker.io shellcheck \
 	genisoimage xorriso openssh-client python3-venv curl git lynis
 
-.PHONY: help deps image render validate verify images latest launch test test-fast lint clean
+.PHONY: help deps image render validate verify images latest launch bench test test-fast lint clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,14 @@ latest: deps ## Print the newest verified image for PROVIDER
 
 launch: deps ## Boot/create a VM from the newest verified image for PROVIDER
 	$(DJBAKE) launch --provider $(PROVIDER)
+
+bench: deps $(VENV)/.bench-installed ## Measure build/rebuild/boot/size/gate/validate vs same-run baselines (PROVIDER=qemu by default): bench/report.md
+	$(DJBAKE) bench --image $(IMAGE) --provider $(PROVIDER)
+
+# The chart's matplotlib only for the benchmark, not for `make test`.
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[bench]'
+	@touch $@
 
 test: deps ## Run every test: unit, Packer validate, docker loop, QEMU end to end, AWS vs moto
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -136,6 +136,17 @@ def parse_junit(path: Path) -> tuple[int, int, list[str]]:
     return passed, skipped, failed
 
 
+def check_times(path: Path) -> list[tuple[str, float]]:
+    """(check, seconds) of every test case in a junit xml file, slowest first."""
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, FileNotFoundError):
+        return []
+    times = [(f"{c.get('classname', '').rsplit('.', 1)[-1]}::{c.get('name', '').split('[', 1)[0]}",
+              float(c.get("time") or 0)) for c in root.iter("testcase")]
+    return sorted(times, key=lambda t: t[1], reverse=True)
+
+
 def run_suite(target: Target | None = None, markers: str | None = None, extra_env: dict[str, str] | None = None,
               log_dir: Path | str | None = None, *, name: str | None = None, record: Path | str | None = None,
               host: str | None = None, port: int = 22, user: str | None = None, key_file: str | None = None,

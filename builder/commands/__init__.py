@@ -7,6 +7,6 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: tuple[str, ...] = ("doctor", "catalog", "regions", "docs", "prune", "image", "verify", "launch", "gate", "scan")
+MODULES: tuple[str, ...] = ("doctor", "catalog", "regions", "docs", "prune", "image", "verify", "launch", "gate", "scan", "bench")
 
 REGISTER = [importlib.import_module(f"builder.commands.{m}").register for m in MODULES]

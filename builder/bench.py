@@ -1,0 +1,239 @@
+"""Benchmark figures: each measured value next to its baseline from the same run, as a ratio.
+
+The build machines are noisy (2 cores, other builds running), so an
+absolute number from one run says little; a value divided by a baseline
+measured minutes earlier on the same machine says more. This module holds
+no measuring: builder/bench_run.py measures, this module turns the numbers
+into bench/results.json and bench/report.md (the chart: bench_chart.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from builder import tables
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class Figure:
+    key: str
+    title: str
+    value: float
+    unit: str
+    baseline_title: str
+    baseline: float | None
+    why: str = ""            # why this baseline, and any substitution made for this provider
+    details: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        return ratio(self.value, self.baseline)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ratio": None if self.ratio is None else round(self.ratio, 3)}
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """value / baseline, or None when there is no usable baseline (missing, zero)."""
+    if value is None or not baseline:
+        return None
+    return value / baseline
+
+
+# -- turning measurements into figures (pure) ----------------------------------
+
+def build_seconds(timings: dict, leave_out: tuple[str, ...] = ("fresh-boot verify", "publish")) -> float:
+    """A build's time from its catalog timings record, without the steps after capture.
+
+    From the total, not a sum of steps: a provider's sub-steps (qemu's
+    "base image" inside "prepare") are recorded as steps of their own.
+    """
+    after = sum(s["seconds"] for s in timings.get("steps", []) if s["name"] in leave_out)
+    return max(0.0, timings.get("total_seconds", 0.0) - after)
+
+
+def full_build(full: dict, floor_seconds: float, bootstrap_seconds: float, provider: str) -> Figure:
+    """Bootstrap + render ... capture (from the catalog) against booting the base and installing the packages."""
+    steps = build_seconds(full)
+    return Figure(
+        "full_build", "full local build (bootstrap, provision, gate, capture)", round(steps + bootstrap_seconds, 1),
+        "s", "floor: boot the same base, install the same packages with a plain script", round(floor_seconds, 1),
+        why=("The floor is what any tool must spend: the same base booted and the same apt packages and wheels "
+             "installed by one shell script. The ratio is djbake's price for its scripts' extra work, the gate, "
+             "sealing and capture."),
+        details={"bootstrap_seconds": round(bootstrap_seconds, 1), "catalog_steps_seconds": round(steps, 1),
+                 "provider": provider})
+
+
+def rebuild(rebuilt: dict, full: dict, change: str) -> Figure:
+    return Figure("rebuild", f"rebuild after changing only {change}", round(build_seconds(rebuilt), 1), "s",
+                  "the full build of the same run (without bootstrap)", round(build_seconds(full), 1),
+                  why="A rebuild should cost only what the change touches: the lower the ratio, the better "
+                      "the layering/caching.",
+                  details={"change": change})
+
+
+def boot(baked_http_seconds: float, base_ready_seconds: float, base_ready_what: str) -> Figure:
+    return Figure("boot", "boot of the baked image to HTTP 200 through nginx", round(baked_http_seconds, 1), "s",
+                  f"boot of the bare base image to {base_ready_what}", round(base_ready_seconds, 1),
+                  why="What the image adds to boot time (first-boot secrets, database, services) over the "
+                      "bare base becoming reachable.")
+
+
+def image_size(image_bytes: int, installed_kib: int, what: str) -> list[Figure]:
+    """The image against the installed size of its packages, and against Ubuntu 24.04 minimal."""
+    mib = image_bytes / MIB
+    return [
+        Figure("size_vs_packages", f"image size ({what})", round(mib, 1), "MiB",
+               "installed size of its packages (dpkg-query Installed-Size sum)", round(installed_kib / 1024, 1),
+               why="Below 1: compression wins over what is installed; above 1: the image carries more than "
+                   "its packages (logs, caches, the venv, the app)."),
+        Figure("size_vs_ubuntu_minimal", f"image size ({what})", round(mib, 1), "MiB",
+               "Ubuntu 24.04 minimal cloud image, as published", tables.UBUNTU_MINIMAL_MIB,
+               why="A well-known lean reference: the smallest general-purpose cloud image of a major "
+                   "distribution (without our Django stack)."),
+    ]
+
+
+def suite_per_check(suite_seconds: float, checks: int, round_trip_seconds: float, transport: str,
+                    slowest: list[tuple[str, float]]) -> Figure:
+    per_check = suite_seconds / checks if checks else 0.0
+    return Figure("suite_per_check", f"in-build gate suite time per check ({checks} checks)", round(per_check, 3),
+                  "s", f"one `true` command over the same transport ({transport})", round(round_trip_seconds, 3),
+                  why="A check cannot be faster than one command through testinfra's transport; the ratio is "
+                      "how many round trips a check costs on average.",
+                  details={"suite_seconds": round(suite_seconds, 1), "checks": checks,
+                           "slowest": [{"check": n, "seconds": round(s, 2)} for n, s in slowest]})
+
+
+def render_validate(render_seconds: float, validate: dict[str, float], null_validate_seconds: float) -> Figure:
+    total = render_seconds + sum(validate.values())
+    n = len(validate)
+    return Figure("render_validate", f"render and validate, all {n} providers", round(total, 2), "s",
+                  f"{n} x `packer validate` of a minimal null-builder template", round(n * null_validate_seconds, 2),
+                  why="Packer's own start-up and parsing is the floor of any validate call; the ratio is "
+                      "what djbake's templates (and Packer's per-builder checks) add on top. A bare "
+                      "`packer version` would leave out the template parsing every validate pays.",
+                  details={"render_seconds": round(render_seconds, 2),
+                           "validate_seconds": {k: round(v, 2) for k, v in validate.items()},
+                           "null_validate_seconds": round(null_validate_seconds, 2)})
+
+
+# -- the results document and the report ---------------------------------------
+
+def machine() -> dict:
+    """What the numbers were measured on (they hold for this machine only)."""
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["memory_gib"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return info
+
+
+def document(provider: str, figures: list[Figure], security: dict, commit: str, extra: dict | None = None,
+             now: float | None = None) -> dict:
+    return {
+        "provider": provider,
+        "git_commit": commit,
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now or time.time())),
+        "machine": machine(),
+        "figures": [f.as_dict() for f in figures],
+        "security": security,
+        **(extra or {}),
+    }
+
+
+def write_results(doc: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+def _num(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.3f}" if abs(value) < 1 else f"{value:.1f}"
+    return f"{text} {unit}".strip()
+
+
+def report(doc: dict) -> str:
+    """bench/report.md from a results document."""
+    m = doc["machine"]
+    lines = [
+        f"# djbake bench: {doc['provider']}",
+        "",
+        f"Commit {doc['git_commit']}, {doc['timestamp']}; {m.get('cpus')} CPUs ({m.get('cpu', '?')}), "
+        f"{m.get('memory_gib', '?')} GiB, load average at the end {m.get('load_average')}.",
+        "Every figure is divided by a baseline measured in the same run on the same machine.",
+        "",
+        "| figure | value | baseline | baseline value | ratio |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for f in doc["figures"]:
+        lines.append(f"| {f['title']} | {_num(f['value'], f['unit'])} | {f['baseline_title']} | "
+                     f"{_num(f['baseline'], f['unit'])} | {_num(f['ratio'])} |")
+    lines += ["", "## Why these baselines", ""]
+    lines += [f"- **{f['key']}**: {f['why']}" for f in doc["figures"] if f.get("why")]
+    subs = doc.get("substitutions") or []
+    if subs:
+        lines += ["", f"## Substitutions for the {doc['provider']} provider", ""]
+        lines += [f"- {s}" for s in subs]
+    lines += _security_lines(doc.get("security") or {})
+    suite = next((f for f in doc["figures"] if f["key"] == "suite_per_check"), None)
+    if suite and suite["details"].get("slowest"):
+        lines += ["", "## Slowest checks of the gate", "", "| check | seconds |", "|---|---:|"]
+        lines += [f"| {c['check']} | {c['seconds']:.2f} |" for c in suite["details"]["slowest"]]
+    rv = next((f for f in doc["figures"] if f["key"] == "render_validate"), None)
+    if rv:
+        lines += ["", "## Validate per provider", "", "| provider | seconds |", "|---|---:|"]
+        lines += [f"| {p} | {s:.2f} |" for p, s in rv["details"]["validate_seconds"].items()]
+    if doc.get("chart"):
+        lines += ["", "## Time per step", "", f"![time per step]({doc['chart']})"]
+    return "\n".join(lines) + "\n"
+
+
+def _security_lines(sec: dict) -> list[str]:
+    if not sec:
+        return []
+    lines = ["", "## Hardening and listening ports", ""]
+    lyn = sec.get("lynis") or {}
+    if lyn:
+        lines.append(f"- Lynis {lyn.get('version', '?')} hardening index: baked image **{lyn.get('baked')}**, "
+                     f"bare base {lyn.get('base')} (difference {_signed(lyn.get('baked'), lyn.get('base'))}).")
+    ports = sec.get("ports") or {}
+    if ports:
+        if ports.get("ok"):
+            verdict = f"exactly {ports.get('want')}, as required"
+        else:
+            verdict = f"NOT exactly {ports.get('want')}"
+            if ports.get("missing"):
+                verdict += f"; not listening: {ports['missing']}"
+            verdict += ("; nothing else listens publicly" if ports.get("none_beyond")
+                        else "; MORE than the allowed ports listen publicly")
+        lines.append(f"- Listening on public addresses (TCP): {ports.get('public_tcp')}: {verdict}.")
+        if ports.get("public_udp"):
+            lines.append(f"- UDP on public addresses: {ports.get('public_udp')}.")
+        if ports.get("local"):
+            lines.append(f"- Loopback only: {ports.get('local')}.")
+    return lines
+
+
+def _signed(a, b) -> str:
+    if a is None or b is None:
+        return "-"
+    return f"{a - b:+d}"

@@ -1,0 +1,186 @@
+"""`djbake bench`: measure one provider's figures and their baselines in one run.
+
+    render+validate (all providers) | null-template validate
+    bootstrap + full build (catalog timings) | floor: boot base, plain install script
+    rebuild, only the app changed (catalog timings) | the full build
+    baked image booted to HTTP 200 | bare base booted to SSH (docker: systemd up)
+    image size | its packages' installed size; Ubuntu 24.04 minimal
+    gate time per check (junit + catalog) | one `true` through the same transport
+    Lynis hardening index: baked | base; listening ports of the baked image
+
+The builds are real `djbake image` runs (builder/pipeline.py) recorded in a
+catalog of the benchmark's own (bench/out/catalog.sqlite: a bench build is
+never anyone's `latest`), and their per-step timings are read back from it.
+On qemu the builds use a fresh cache (bench/out/cache), so the full build
+really bootstraps the base and builds the stack layer, and the rebuild
+shows what the layer cache saves. The pure arithmetic is builder/bench.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from builder import bench, bench_probe, catalog, context, gate, packer as packer_mod, pipeline, providers, render
+from builder.spec import Spec
+from builder.template import ROOT
+
+SAMPLE_APP = ROOT / "tests" / "sample_project"
+APP_CHANGE = "the app layer (spec `app:` -> tests/sample_project)"
+NULL_TEMPLATE = {"source": {"null": {"bench": {"communicator": "none"}}},
+                 "build": [{"sources": ["source.null.bench"]}]}
+
+
+@contextmanager
+def environment(out: Path, provider: str):
+    """The bench's own catalog and images directory; on qemu a fresh cache (bootstrap and layer from scratch)."""
+    wanted = {"DJBAKE_CATALOG": str(out / "catalog.sqlite"), "DJBAKE_IMAGES": str(out / "images")}
+    if provider == "qemu":
+        cache = out / "cache"
+        shutil.rmtree(cache, ignore_errors=True)
+        wanted["DJBAKE_CACHE"] = str(cache)
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def app_variant(spec_path: Path, out: Path) -> Path:
+    """The same spec with only the app changed: the welcome project -> tests/sample_project."""
+    data = yaml.safe_load(spec_path.read_text())
+    data["app"] = {"source": os.path.relpath(SAMPLE_APP, out), "module": "sample.wsgi",
+                   "settings": "sample.settings"}
+    path = out / f"{data['name']}.app-change.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def render_and_validate(spec: Spec, out: Path, note: Callable[[str], None], null_runs: int = 3) -> bench.Figure:
+    pk = packer_mod.find()
+    names = list(providers.PROVIDERS)
+    t = time.monotonic()
+    rendered = render.render(spec, names, pk, out / "render")
+    render_seconds = time.monotonic() - t
+    validate: dict[str, float] = {}
+    for name, r in zip(names, rendered):
+        t = time.monotonic()
+        v = render.validate(spec, r, name, pk)
+        validate[name] = time.monotonic() - t
+        note(f"validate {name}: {'ok' if v.ok else 'FAILED'} in {validate[name]:.2f} s ({v.how})")
+    null_dir = out / "null-template"
+    null_dir.mkdir(parents=True, exist_ok=True)
+    (null_dir / "null.pkr.json").write_text(json.dumps(NULL_TEMPLATE))
+    samples = []
+    for _ in range(null_runs):
+        t = time.monotonic()
+        ok, output = packer_mod.validate(pk, null_dir, {})
+        samples.append(time.monotonic() - t)
+        if not ok:
+            from builder.errors import BuildFailed
+
+            raise BuildFailed(f"packer validate of the minimal null template failed: {output}")
+    return bench.render_validate(render_seconds, validate, sorted(samples)[len(samples) // 2])
+
+
+def timings_of(outcome: pipeline.Outcome) -> dict:
+    """The build's per-step timings as the catalog stored them."""
+    entry = catalog.Catalog().get(outcome.entries[0].id)
+    return entry.timings
+
+
+def gate_figure(build_dir: Path, timings: dict, round_trip: float, transport: str) -> bench.Figure:
+    times = gate.check_times(build_dir / "gate.junit.xml")
+    suite = next((s["seconds"] for s in timings.get("scripts", []) if "gate" in s["name"]), None)
+    if suite is None:
+        suite = sum(t for _, t in times)
+    return bench.suite_per_check(suite, len(times), round_trip, transport, times[:10])
+
+
+def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], object],
+        note: Callable[[str], None] = print) -> dict:
+    """Every figure for provider; returns the results document (not yet written)."""
+    from builder import bench_targets, spec as spec_mod
+
+    spec = spec_mod.load(spec_path)
+    out.mkdir(parents=True, exist_ok=True)
+    figures: list[bench.Figure] = []
+    with environment(out, provider):
+        target = bench_targets.for_provider(provider, out / "vms")
+        note("render and validate for every provider")
+        figures.append(render_and_validate(spec, out, note))
+
+        note("bootstrap and full build")
+        bootstrap = target.bootstrap(spec, note)
+        full = pipeline.run(spec, provider, new_build("full build"), out / "build", verify=True)
+        full_timings = timings_of(full)
+        build_dir = render.out_dir(spec, provider, out / "build")
+        artifact = full.artifacts[0][1]
+
+        note("rebuild with only the app changed")
+        variant = spec_mod.load(app_variant(spec_path, out))
+        rebuilt = pipeline.run(variant, provider, new_build("rebuild"), out / "build-app", verify=False)
+        rebuilt_timings = timings_of(rebuilt)
+
+        note("booting the baked image to HTTP 200")
+        with target.baked(artifact) as (baked_seconds, session):
+            baked_packages = bench_probe.packages(session)
+            ports = bench_probe.listening(session)
+            round_trip = bench_probe.round_trip(session)
+            note(f"baked: HTTP 200 after {baked_seconds:.0f} s; ports {ports['public_tcp']}; Lynis ...")
+            lynis_baked = bench_probe.lynis(session)
+
+        note(f"booting the bare base to {target.base_ready_what}; Lynis; the floor install")
+        with target.base(spec) as (base_seconds, session):
+            base_packages = bench_probe.packages(session)
+            lynis_base = bench_probe.lynis(session)
+            added = sorted(set(baked_packages) - set(base_packages))
+            from builder import wheelhouse
+
+            house = wheelhouse.ensure(spec, log=note)
+            from builder.bench_targets import FLOOR_WHEELS, dir_tar, floor_script
+
+            session.put_tar(dir_tar(house.directory, FLOOR_WHEELS))
+            install_seconds = bench_probe.run_checked(session, floor_script(added), "the floor install")
+        floor_seconds = base_seconds + install_seconds
+
+        figures.append(bench.full_build(full_timings, floor_seconds, bootstrap, provider))
+        figures[-1].details.update({"floor_boot_seconds": round(base_seconds, 1),
+                                    "floor_install_seconds": round(install_seconds, 1),
+                                    "floor_packages": len(added)})
+        figures.append(bench.rebuild(rebuilt_timings, full_timings, APP_CHANGE))
+        figures.append(bench.boot(baked_seconds, base_seconds, target.base_ready_what))
+        installed_kib = sum(baked_packages.values())
+        figures.extend(bench.image_size(target.image_bytes(artifact), installed_kib, target.size_what))
+        figures.append(gate_figure(build_dir, full_timings, round_trip, session.transport))
+
+    security = {
+        "lynis": {"baked": lynis_baked["hardening_index"], "base": lynis_base["hardening_index"],
+                  "version": lynis_baked["version"],
+                  "tests": {"baked": lynis_baked["tests"], "base": lynis_base["tests"]},
+                  "seconds": {"baked": lynis_baked["seconds"], "base": lynis_base["seconds"]}},
+        "ports": ports,
+    }
+    extra = {
+        "substitutions": target.substitutions,
+        "builds": {
+            "full": {"catalog_id": full.entries[0].id, "artifact": artifact, "verified": full.verified,
+                     "timings": full_timings},
+            "rebuild": {"catalog_id": rebuilt.entries[0].id, "artifact": rebuilt.artifacts[0][1],
+                        "timings": rebuilt_timings},
+        },
+        "catalog": str(out / "catalog.sqlite"),
+    }
+    return bench.document(provider, figures, security, context.git_commit(), extra)

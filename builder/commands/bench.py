@@ -1,0 +1,58 @@
+"""`djbake bench`: the benchmark report (builder/bench_run.py measures, builder/bench.py reports)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from builder import progress
+from builder.errors import UserError
+from builder.template import ROOT
+
+PROVIDERS = ("qemu", "docker")
+
+
+def write_outputs(doc: dict, directory: Path) -> list[Path]:
+    """results.json, steps.png and report.md from a results document."""
+    from builder import bench, bench_chart
+
+    builds = {name: b["timings"] for name, b in (doc.get("builds") or {}).items() if b.get("timings")}
+    written = []
+    if builds:
+        chart = bench_chart.write(builds, directory / "steps.png", f"djbake bench ({doc['provider']}): time per step")
+        doc["chart"] = chart.name
+        written.append(chart)
+    bench.write_results(doc, directory / "results.json")
+    (directory / "report.md").write_text(bench.report(doc))
+    return [directory / "results.json", directory / "report.md", *written]
+
+
+def cmd_bench(args) -> int:
+    from builder import bench_run
+    from builder.cli import _spec_path
+
+    directory = Path(args.out)
+    if args.report_only:
+        path = directory / "results.json"
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"no {path} to report from", hint="make bench") from None
+        except ValueError as e:
+            raise UserError(f"{path}: not JSON: {e}") from None
+    else:
+        with progress.from_args(args) as view:
+            doc = bench_run.run(_spec_path(args), args.provider, directory / "out", view.build)
+    for path in write_outputs(doc, directory):
+        print(path)
+    return 0
+
+
+def register(sub, add, spec_args) -> None:
+    p = add(sub, "bench", cmd_bench, "measure build, rebuild, boot, size, gate and validate times against "
+                                     "same-run baselines; write bench/results.json, report.md, steps.png")
+    spec_args(p)
+    p.add_argument("--provider", "-p", default="qemu", choices=PROVIDERS, help="provider to measure (default: qemu)")
+    p.add_argument("--out", default=str(ROOT / "bench"), help="output directory (default: bench/)")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite report.md and steps.png from the existing results.json")
+    progress.add_arguments(p)

@@ -1,0 +1,318 @@
+"""`djbake bench`: the ratio and report logic, the probes' parsers, and the QEMU path's pieces.
+
+Fast: real inputs (this host's dpkg database and sockets, a junit file
+written by a real pytest run, real rendered templates, a real qcow2 made by
+qemu-img, real `packer validate`), no build and no VM. The measuring run
+itself is `make bench` (docker: run for real, its report in bench/; qemu:
+see docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from builder import (bench, bench_chart, bench_probe, bench_run, bench_targets, cli, gate, layers, progress, render,
+                     spec, tables, vm, wheelhouse)
+from builder.errors import BuildFailed
+from builder.progress import Timing
+from builder.template import ROOT
+
+SPEC = ROOT / "images" / "django-web.yaml"
+
+
+def record(steps: dict[str, float], scripts: dict[str, float] | None = None, extra: float = 0.0) -> dict:
+    """A catalog timings record as the pipeline writes it (progress.timings_record)."""
+    total = sum(steps.values()) + extra
+    packer = {"scripts": [Timing(k, v) for k, v in (scripts or {}).items()], "phases": []}
+    return progress.timings_record([Timing(k, v) for k, v in steps.items()], packer, total)
+
+
+# -- figures and ratios ---------------------------------------------------------
+
+def test_ratio_is_value_over_baseline_and_none_without_a_baseline():
+    assert bench.ratio(30.0, 12.0) == 30.0 / 12.0
+    assert bench.ratio(30.0, 0) is None
+    assert bench.ratio(30.0, None) is None
+    assert bench.ratio(None, 3.0) is None
+
+
+def test_build_seconds_leaves_out_verify_and_publish_and_counts_substeps_once():
+    # qemu's "base image" is a step inside "prepare": both are in the record.
+    steps = {"render": 0.4, "validate": 2.9, "base image": 41.0, "prepare": 42.5, "packer build": 600.0,
+             "fresh-boot verify": 300.0, "publish": 0.1}
+    timings = record({k: v for k, v in steps.items() if k != "base image"})
+    timings["steps"].insert(2, {"name": "base image", "seconds": 41.0})
+    want = timings["total_seconds"] - 300.0 - 0.1
+    assert bench.build_seconds(timings) == pytest.approx(want)
+    assert bench.build_seconds(timings) < sum(s["seconds"] for s in timings["steps"]) - 300.1
+
+
+def test_full_build_and_rebuild_figures_use_the_catalog_records():
+    full = record({"render": 0.1, "validate": 3.0, "packer build": 234.0, "fresh-boot verify": 77.0})
+    again = record({"render": 0.1, "validate": 2.8, "packer build": 61.0, "publish": 0.0})
+    f = bench.full_build(full, floor_seconds=120.0, bootstrap_seconds=25.0, provider="docker")
+    assert f.value == pytest.approx(round(bench.build_seconds(full) + 25.0, 1))
+    assert f.ratio == pytest.approx(f.value / 120.0)
+    r = bench.rebuild(again, full, "the app")
+    assert r.value == pytest.approx(round(bench.build_seconds(again), 1))
+    assert r.baseline == pytest.approx(round(bench.build_seconds(full), 1))
+    assert r.ratio < 1
+
+
+def test_size_figures_against_packages_and_ubuntu_minimal():
+    image_bytes, installed_kib = 512 * bench.MIB + 123, 911030
+    by_packages, by_ubuntu = bench.image_size(image_bytes, installed_kib, "compressed qcow2")
+    assert by_packages.ratio == pytest.approx(round(image_bytes / bench.MIB, 1) / round(installed_kib / 1024, 1))
+    assert by_ubuntu.baseline == tables.UBUNTU_MINIMAL_MIB
+    assert by_ubuntu.ratio == pytest.approx(by_ubuntu.value / tables.UBUNTU_MINIMAL_MIB)
+
+
+def test_suite_per_check_divides_by_the_number_of_checks():
+    f = bench.suite_per_check(23.0, 57, 0.16, "docker exec", [("test_a::x", 2.5)])
+    assert f.value == pytest.approx(round(23.0 / 57, 3))
+    assert f.ratio == pytest.approx(f.value / 0.16)
+    assert bench.suite_per_check(5.0, 0, 0.1, "ssh", []).value == 0.0
+
+
+# -- the probes' parsers on real output -----------------------------------------
+
+def test_packages_parser_on_this_hosts_dpkg_database():
+    if not shutil.which("dpkg-query"):
+        pytest.skip("not a Debian host")
+    out = subprocess.run(["sh", "-c", bench_probe.PACKAGES_COMMAND], capture_output=True, text=True).stdout
+    found = bench_probe.parse_packages(out)
+    # The same facts asked another way: every installed package's size.
+    sizes = subprocess.run(["sh", "-c", r"dpkg-query -W -f='${db:Status-Abbrev} ${Installed-Size}\n'"],
+                           capture_output=True, text=True).stdout.splitlines()
+    installed = [line.split() for line in sizes if line.startswith("ii")]
+    assert len(found) == len(installed) > 50
+    assert sum(found.values()) == sum(int(parts[1]) for parts in installed if len(parts) > 1)
+    assert "dpkg" in found and found["dpkg"] > 0
+
+
+def test_listening_parser_and_verdict():
+    text = "\n".join([
+        "tcp LISTEN 0      511      0.0.0.0:80   0.0.0.0:*",
+        "tcp LISTEN 0      128      0.0.0.0:22   0.0.0.0:*",
+        "tcp LISTEN 0      244    127.0.0.1:5432 0.0.0.0:*",
+        "tcp LISTEN 0      511         [::]:80      [::]:*",
+        "tcp LISTEN 0      511         [::1]:6379      [::]:*",
+        "tcp LISTEN 0      511   [::ffff:127.0.0.1]:8000      *:*",
+        "udp UNCONN 0      0     127.0.0.53%lo:53   0.0.0.0:*",
+        "tcp LISTEN 0      511            *:443        *:*",
+    ])
+    sockets = bench_probe.parse_listening(text)
+    assert ("tcp", "127.0.0.53", 53) not in sockets and ("udp", "127.0.0.53", 53) in sockets
+    verdict = bench_probe.ports_verdict(sockets)
+    assert verdict["public_tcp"] == [22, 80, 443] and verdict["ok"] and verdict["none_beyond"]
+    assert verdict["local"] == ["tcp/5432", "tcp/6379", "tcp/8000", "udp/53"]
+    no_tls = bench_probe.ports_verdict([s for s in sockets if s[2] != 443])
+    assert not no_tls["ok"] and no_tls["none_beyond"] and no_tls["missing"] == [443]
+    extra = bench_probe.ports_verdict(sockets + [("udp", "0.0.0.0", 5355)])
+    assert not extra["ok"] and not extra["none_beyond"]
+
+
+def test_listening_parser_on_this_hosts_sockets():
+    if not shutil.which("ss"):
+        pytest.skip("no ss here")
+    out = subprocess.run(bench_probe.LISTEN_COMMAND.split(), capture_output=True, text=True).stdout
+    lines = [line for line in out.splitlines() if line.split()[:1] in (["tcp"], ["udp"])]
+    assert len(bench_probe.parse_listening(out)) == len(lines)
+
+
+def test_lynis_report_parser():
+    text = "# Lynis Report\nlynis_version=3.0.8\ntests_executed=AUTH-9262|BOOT-5122|SSH-7408|\nhardening_index=62\n"
+    assert bench_probe.parse_lynis_report(text) == {"hardening_index": 62, "version": "3.0.8", "tests": 3}
+    with pytest.raises(BuildFailed, match="hardening_index"):
+        bench_probe.parse_lynis_report("lynis_version=3.0.8\n")
+
+
+def test_lynis_is_copied_from_this_host():
+    if not Path("/usr/sbin/lynis").exists():
+        pytest.skip("lynis is not installed here (make deps)")
+    import io
+    import tarfile
+
+    names = tarfile.open(fileobj=io.BytesIO(bench_probe.lynis_tar())).getnames()
+    assert "usr/sbin/lynis" in names and any(n.startswith("usr/share/lynis/include/") for n in names)
+
+
+def test_check_times_from_a_real_junit_file(tmp_path):
+    (tmp_path / "test_x.py").write_text("import time\ndef test_slow():\n    time.sleep(0.3)\n"
+                                        "def test_fast():\n    pass\n")
+    junit = tmp_path / "j.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+                    str(tmp_path / "test_x.py")], capture_output=True, cwd=tmp_path)
+    times = gate.check_times(junit)
+    assert [name for name, _ in times] == ["test_x::test_slow", "test_x::test_fast"]
+    assert times[0][1] >= 0.3 > times[1][1]
+    assert gate.check_times(tmp_path / "missing.xml") == []
+
+
+# -- the document, the report, the chart ------------------------------------------
+
+def a_document(tmp_path) -> dict:
+    started = time.monotonic()
+    full = record({"render": 0.1, "validate": 3.0, "packer build": 234.0, "fresh-boot verify": 77.0},
+                  {"base.sh": 23.0, "python.sh": 69.0, "in-build gate (shell-local)": 23.0})
+    again = record({"render": 0.1, "validate": 2.8, "packer build": 230.0}, {"app.sh": 2.0})
+    figures = [
+        bench.full_build(full, 150.0, 25.0, "docker"),
+        bench.rebuild(again, full, "the app"),
+        bench.boot(11.8, 1.6, "systemd boot finished"),
+        *bench.image_size(1200 * bench.MIB, 911030, "docker image"),
+        bench.suite_per_check(23.0, 57, 0.16, "docker exec", [("test_nginx::test_config", 1.2)]),
+        bench.render_validate(0.3, {"aws": 1.3, "docker": 1.4}, time.monotonic() - started + 0.5),
+    ]
+    security = {"lynis": {"baked": 62, "base": 55, "version": "3.0.8"},
+                "ports": bench_probe.ports_verdict([("tcp", "0.0.0.0", 22), ("tcp", "0.0.0.0", 80)])}
+    extra = {"substitutions": ["base reachable: systemd boot finished"],
+             "builds": {"full": {"timings": full}, "rebuild": {"timings": again}}}
+    return bench.document("docker", figures, security, "abc123", extra)
+
+
+def test_document_has_every_figure_with_baseline_ratio_machine_commit_and_time(tmp_path):
+    doc = a_document(tmp_path)
+    keys = [f["key"] for f in doc["figures"]]
+    assert keys == ["full_build", "rebuild", "boot", "size_vs_packages", "size_vs_ubuntu_minimal",
+                    "suite_per_check", "render_validate"]
+    for f in doc["figures"]:
+        assert f["baseline"] and f["ratio"] == pytest.approx(f["value"] / f["baseline"], rel=1e-3)
+    assert doc["git_commit"] == "abc123" and doc["timestamp"].endswith("Z")
+    assert doc["machine"]["cpus"] == os.cpu_count()
+    path = tmp_path / "results.json"
+    bench.write_results(doc, path)
+    assert json.loads(path.read_text())["figures"] == json.loads(json.dumps(doc["figures"]))
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_report_shows_every_ratio_the_substitutions_lynis_and_ports(tmp_path):
+    doc = a_document(tmp_path)
+    text = bench.report(doc)
+    for f in doc["figures"]:
+        assert f["title"] in text and bench._num(f["ratio"]) in text
+    assert "systemd boot finished" in text
+    assert "baked image **62**, bare base 55 (difference +7)" in text
+    assert "not listening: [443]; nothing else listens publicly" in text
+    assert "test_nginx::test_config" in text
+
+
+def test_chart_is_a_png_of_both_builds(tmp_path):
+    pytest.importorskip("matplotlib")
+    doc = a_document(tmp_path)
+    rows = bench_chart.rows(doc["builds"]["full"]["timings"])
+    assert ("script: python.sh", 69.0) in rows and rows[0][0] == "step: render"
+    path = bench_chart.write({k: v["timings"] for k, v in doc["builds"].items()}, tmp_path / "steps.png", "t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_only_rewrites_report_from_results(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    bench.write_results(a_document(tmp_path), tmp_path / "results.json")
+    assert cli.main(["bench", "--out", str(tmp_path), "--report-only"]) == 0
+    assert "## Hardening and listening ports" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "steps.png").exists()
+    assert json.loads((tmp_path / "results.json").read_text())["chart"] == "steps.png"
+
+
+def test_report_only_without_results_is_one_line_exit_2(tmp_path, capsys):
+    assert cli.main(["bench", "--out", str(tmp_path), "--report-only"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "results.json" in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- the run's pieces (no build, no VM) ----------------------------------------------
+
+def test_the_rebuild_changes_only_the_app_layer(tmp_path):
+    """The variant spec differs only in `app:`, and the qemu stack-layer key stays: only the image layer rebuilds."""
+    original = spec.load(SPEC)
+    variant = spec.load(bench_run.app_variant(SPEC, tmp_path / "out"))
+    assert variant.app is not None and original.app is None
+    assert variant.model_dump(exclude={"app"}) == original.model_dump(exclude={"app"})
+    keys = []
+    for s, where in ((original, "a"), (variant, "b")):
+        (r,) = render.render(s, ["qemu"], None, tmp_path / where)
+        keys.append(layers.key(r.directory, s, "sha256:base", wheelhouse.key(s)))
+    assert keys[0] == keys[1]
+
+
+def test_environment_isolates_catalog_images_and_qemu_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DJBAKE_CATALOG", "/somewhere/catalog.sqlite")
+    monkeypatch.delenv("DJBAKE_CACHE", raising=False)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "old-layer.qcow2").write_text("x")
+    with bench_run.environment(tmp_path, "qemu"):
+        assert os.environ["DJBAKE_CATALOG"] == str(tmp_path / "catalog.sqlite")
+        assert os.environ["DJBAKE_IMAGES"] == str(tmp_path / "images")
+        assert os.environ["DJBAKE_CACHE"] == str(tmp_path / "cache")
+        assert not (tmp_path / "cache").exists()   # the full build starts from nothing
+    assert os.environ["DJBAKE_CATALOG"] == "/somewhere/catalog.sqlite" and "DJBAKE_CACHE" not in os.environ
+    with bench_run.environment(tmp_path, "docker"):
+        assert "DJBAKE_CACHE" not in os.environ
+
+
+def test_floor_script_is_valid_shell_and_installs_what_it_is_given(tmp_path):
+    script = bench_targets.floor_script(["nginx", "postgresql-15", "libc6:amd64", "python3-venv"])
+    assert "install libc6:amd64 nginx postgresql-15 python3-venv" in script
+    assert f"--find-links {bench_targets.FLOOR_WHEELS}" in script
+    (tmp_path / "floor.sh").write_text(script + "\n")
+    assert subprocess.run(["bash", "-n", str(tmp_path / "floor.sh")]).returncode == 0
+    if shutil.which("shellcheck"):
+        proc = subprocess.run(["shellcheck", "-s", "sh", str(tmp_path / "floor.sh")], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout
+
+
+def test_dir_tar_unpacks_into_the_destination(tmp_path):
+    import io
+    import tarfile
+
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "a.whl").write_bytes(b"wheel")
+    (tmp_path / "w" / ".complete").write_text("{}")
+    names = tarfile.open(fileobj=io.BytesIO(bench_targets.dir_tar(tmp_path / "w", "/tmp/f/wheels"))).getnames()
+    assert names == ["tmp/f/wheels/a.whl"]
+
+
+def test_qemu_target_pieces(tmp_path):
+    target = bench_targets.for_provider("qemu", tmp_path)
+    assert isinstance(target, bench_targets.QemuTarget) and target.base_ready_what == "SSH login"
+    assert target.bootstrap(spec.load(SPEC)) == 0.0   # the pipeline bootstraps in the fresh cache
+    if not shutil.which("qemu-img"):
+        pytest.skip("qemu-img is not installed")
+    disk = tmp_path / "d.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1G"], check=True)
+    assert target.image_bytes(str(disk)) == disk.stat().st_size
+    machine = vm.VM("m", disk, None, ssh_port=2222, workdir=tmp_path)
+    session = bench_targets.SSHSession(machine, tmp_path / "k", "verify")
+    cmd = machine.ssh_command("verify", tmp_path / "k", "sudo sh -c " + "'ss -Hlntu'")
+    assert cmd[-1] == "sudo sh -c 'ss -Hlntu'" and "-p" in cmd and "2222" in cmd
+    assert session.transport == "ssh"
+
+
+def test_wait_http_counts_until_200_and_fails_naming_the_last_status():
+    answers = iter([0, 502, 200])
+    started = time.monotonic()
+    seconds = bench_targets.wait_http(lambda: next(answers), started, every=0.05)
+    assert 0.1 <= seconds < 2
+    with pytest.raises(BuildFailed, match="last status 502"):
+        bench_targets.wait_http(lambda: 502, time.monotonic(), timeout=0.2, every=0.05)
+
+
+def test_null_template_validates_with_real_packer(tmp_path):
+    from builder import packer as packer_mod
+
+    try:
+        pk = packer_mod.find()
+    except Exception:  # noqa: BLE001
+        pytest.skip("no packer here")
+    (tmp_path / "null.pkr.json").write_text(json.dumps(bench_run.NULL_TEMPLATE))
+    ok, output = packer_mod.validate(pk, tmp_path, {})
+    assert ok, output
