@@ -107,10 +107,18 @@ SOURCE_IMAGES: dict[str, dict[str, dict[str, str]]] = {
 
 
 @dataclass(frozen=True)
+class Gallery:
+    """Where a multi-region image is published (Azure Compute Gallery)."""
+    name: str                  # letters, digits, `_` and `.` only
+    storage_account_type: str  # of each replica; Packer >= 1.7 only (1.6.6 leaves Azure's default)
+
+
+@dataclass(frozen=True)
 class ProviderDefaults:
     regions: tuple[str, ...]
     instance_size: str | None
     instance_size_arm64: str | None = None
+    gallery: Gallery | None = None
 
 
 PROVIDER_DEFAULTS: dict[str, ProviderDefaults] = {
@@ -120,7 +128,9 @@ PROVIDER_DEFAULTS: dict[str, ProviderDefaults] = {
     "digitalocean": ProviderDefaults(("nyc3",), "s-1vcpu-2gb"),
     "hetzner": ProviderDefaults(("fsn1",), "cx22", "cax11"),
     "gcp": ProviderDefaults(("us-central1-a",), "e2-small", "t2a-standard-1"),
-    "azure": ProviderDefaults(("eastus",), "Standard_B1ms", "Standard_B2pts_v2"),
+    # Standard_LRS is the cheapest replica storage (and Azure's default).
+    "azure": ProviderDefaults(("eastus",), "Standard_B1ms", "Standard_B2pts_v2",
+                              gallery=Gallery("djbake", "Standard_LRS")),
     "qemu": ProviderDefaults(("local",), "2cpu-2048mb"),
     "docker": ProviderDefaults(("local",), None),
 }
