@@ -27,13 +27,13 @@ variable "image_resource_group" {
 }
 
 variable "image_id" {
-  description = "Pin an image resource id (e.g. `djbake latest -p azure`); empty: the newest by name."
+  description = "Pin an image: a managed image or gallery image version id (`djbake latest -p azure -r LOCATION`); empty: the newest managed image by name."
   type        = string
   default     = ""
 }
 
 variable "location" {
-  description = "Must be the image's location (the spec's providers.azure.regions)."
+  description = "The image's location, or with a gallery one of its replicated regions (the spec's providers.azure regions)."
   type        = string
   default     = "eastus"
 }
