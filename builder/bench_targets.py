@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from builder import bench_probe
-from builder.errors import BuildFailed
+from builder.errors import BuildFailed, UserError
 from builder.spec import Spec
 
 HTTP_TIMEOUT = 1200    # TCG boots take minutes; a container seconds
@@ -225,9 +225,14 @@ class QemuTarget:
 
     @contextmanager
     def base(self, spec: Spec) -> Iterator[tuple[float, SSHSession]]:
-        from builder import base_image, verify
+        from builder import base_image, providers, verify
 
-        source = base_image.resolve(spec, "bootstrap")
+        # The base the build started from (the pipeline made or cached it in this run's cache).
+        setting = providers.get("qemu")(spec).settings.source_image
+        source = base_image.resolve(spec, setting)
+        if not Path(source.url).is_file():
+            raise UserError(f"the bench boots the bare base locally; {source.url} is no local file",
+                            hint="providers.qemu.source_image: bootstrap (or a local qcow2) in the spec")
         with self._vm(Path(source.url), "bench-base") as (machine, key):
             seconds = machine.wait_for_ssh(verify.USER, key)
             yield seconds, SSHSession(machine, key, verify.USER)

@@ -316,3 +316,20 @@ def test_null_template_validates_with_real_packer(tmp_path):
     (tmp_path / "null.pkr.json").write_text(json.dumps(bench_run.NULL_TEMPLATE))
     ok, output = packer_mod.validate(pk, tmp_path, {})
     assert ok, output
+
+
+def test_qemu_base_must_be_a_local_disk(tmp_path):
+    """The bare base is booted by the bench itself: a cloud image URL is refused before any VM starts."""
+    import yaml
+
+    from builder.errors import UserError
+
+    data = yaml.safe_load(SPEC.read_text())
+    data["providers"]["qemu"]["source_image"] = "https://cloud.example/debian.qcow2"
+    path = tmp_path / "url.yaml"
+    path.write_text(yaml.safe_dump(data))
+    target = bench_targets.QemuTarget(tmp_path / "vms", accelerator="tcg")
+    with pytest.raises(UserError, match="no local file"):
+        with target.base(spec.load(path)):
+            pass
+    assert not (tmp_path / "vms").exists()
