@@ -19,7 +19,7 @@ import pytest
 
 from builder import catalog, cli, packer, pipeline, providers, render, spec
 from builder.providers import azure
-from builder.providers.base import BuildContext
+from builder.providers.base import BuildContext, Verification
 from builder.template import ROOT
 
 SUB = "3f2b0c2e-8d1e-4c7a-9a51-0c6f7d1e2a10"
@@ -227,3 +227,22 @@ def test_packer_166_would_reject_what_the_template_leaves_out(tmp_path):
         assert not ok and message in output
     template.write_text(good)
     assert packer.validate(pk, rendered.directory, variables)[0]
+
+
+def test_pipeline_records_every_replica_with_the_managed_image(tmp_path, monkeypatch):
+    """artifacts_step + record_step as `djbake image` runs them after `packer build`."""
+    monkeypatch.setenv("DJBAKE_CATALOG", str(tmp_path / "catalog.sqlite"))
+    s = _spec("{regions: [eastus, westeurope]}")
+    p = providers.get("azure")(s)
+    prov = {"image_version": "1.4.0", "build_id": BUILD_ID, "git_commit": "abc1234def56",
+            "spec_hash": s.spec_hash()}
+    ctx = BuildContext(tmp_path, prov)
+    # The version Packer was given is the one the catalog names.
+    assert VERSION_ID.endswith("/versions/" + p.packer_variables(ctx)["azure_gallery_image_version"])
+    _manifest(tmp_path, MANAGED)
+    found = pipeline.artifacts_step(p, ctx)
+    skipped = Verification(False, skipped=True, summary="no fresh-boot verification for azure yet")
+    pipeline.record_step(s, p, found, skipped, ctx, packer.Packer("/usr/bin/packer", (1, 6, 6)), {})
+    entries = catalog.Catalog().query(provider="azure")
+    assert sorted((e.region, e.artifact) for e in entries) == [("eastus", VERSION_ID), ("westeurope", VERSION_ID)]
+    assert all(e.extra["azure_managed_image"] == MANAGED and not e.verified for e in entries)
