@@ -211,6 +211,19 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def _remove_stale(client) -> None:
+    """Containers and the network a killed earlier run left (its PID is gone): the subnet is fixed."""
+    for net in client.networks.list(names=["djbake-aws-"]):
+        pid = net.name.rsplit("-", 1)[-1]
+        if not net.name.startswith("djbake-aws-") or not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        net.reload()
+        for c in net.containers:
+            if LABEL in c.labels:
+                c.remove(force=True)
+        net.remove()
+
+
 class InstanceMirror(threading.Thread):
     """Mirrors moto's instances onto stand-in containers (see the module docstring)."""
 
@@ -227,6 +240,7 @@ class InstanceMirror(threading.Thread):
         self.ec2 = {r: boto3.client("ec2", region_name=r, endpoint_url=moto_url,
                                     aws_access_key_id="testing", aws_secret_access_key="testing-not-secret")
                     for r in regions}
+        _remove_stale(client)
         self.network = client.networks.create(
             f"djbake-aws-{os.getpid()}", driver="bridge",
             ipam={"Driver": "default", "Config": [{"Subnet": SUBNET, "Gateway": GATEWAY}]})
