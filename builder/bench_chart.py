@@ -24,7 +24,8 @@ def write(builds: dict[str, dict], path: Path, title: str) -> Path:
         raise UserError("matplotlib is not installed (the chart needs it)",
                         hint=".venv/bin/pip install -e '.[bench]' (make bench does this)") from None
     tallest = max((len(rows(t)) for t in builds.values()), default=1)
-    fig, axes = plt.subplots(1, len(builds), figsize=(7 * len(builds), 0.32 * tallest + 1.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(builds), figsize=(7 * len(builds), 0.32 * tallest + 1.5), squeeze=False,
+                             sharex=True)
     for ax, (name, timings) in zip(axes[0], builds.items()):
         data = rows(timings)
         labels = [label for label, _ in data]
