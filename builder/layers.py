@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -48,8 +49,8 @@ def key(rendered_dir: Path, spec: Spec, base_checksum: str, wheelhouse_key: str)
     """A hash of everything the stack layer's scripts read, and nothing else.
 
     The layer's template (its scripts, their order and environment, the
-    source settings), the script files it uploads and runs (with lib*.sh
-    and files/), the base disk and the wheelhouse.
+    source settings), the scripts it runs (with lib*.sh), the files/ they
+    install with `put`, the base disk and the wheelhouse.
     """
     h = hashlib.sha256()
 
@@ -64,11 +65,37 @@ def key(rendered_dir: Path, spec: Spec, base_checksum: str, wheelhouse_key: str)
     provisioners = json.loads(text)["build"][0]["provisioner"]
     wanted = {Path(p["shell"]["script"]).name for p in provisioners if "script" in p.get("shell", {})}
     scripts = rendered_dir / "payload" / "scripts"
-    for path in sorted(scripts.rglob("*")):
-        rel = path.relative_to(scripts)
-        if path.is_file() and (rel.name in wanted or rel.name.startswith("lib") or rel.parts[0] == "files"):
-            add(f"script:{rel}", path.read_bytes())
+    read = [path for path in sorted(scripts.glob("*.sh")) if path.name in wanted or path.name.startswith("lib")]
+    for path in read:
+        add(f"script:{path.name}", path.read_bytes())
+    # Only the files/ entries these scripts install: the image layer's files
+    # (firstboot, nginx, ...) change often and must not rebuild the stack.
+    files = scripts / "files"
+    for rel, script in sorted(files_read(read).items(), key=lambda kv: kv[0] or ""):
+        if rel is None:   # a script reads $FILES some other way: key all of it
+            for path in sorted(p for p in files.rglob("*") if p.is_file()):
+                add(f"file:{path.relative_to(files)}", path.read_bytes())
+            continue
+        if not (files / rel).is_file():
+            raise BuildFailed(f"{script}: `put {rel}` names no file under scripts/files/")
+        add(f"file:{rel}", (files / rel).read_bytes())
     return h.hexdigest()[:20]
+
+
+PUT = re.compile(r"^\s*put\s+(\S+)\s", re.MULTILINE)
+
+
+def files_read(scripts: list[Path]) -> dict:
+    """{scripts/files/ path: script} for lib.sh's `put SRC DEST MODE` lines; a None key when
+    a script uses $FILES other than through `put` (then every file counts)."""
+    found: dict = {}
+    for path in scripts:
+        text = path.read_text()
+        for m in PUT.finditer(text):
+            found.setdefault(m.group(1).strip("'\""), path.name)
+        if not path.name.startswith("lib") and "FILES" in PUT.sub("", text):
+            found.setdefault(None, path.name)
+    return found
 
 
 def cached(layer_key: str) -> Path | None:

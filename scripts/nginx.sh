@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # nginx in front of gunicorn: 444 for unknown hosts, static and media served
-# directly, the rest proxied to the gunicorn socket. Inputs: none.
+# directly, the rest proxied to the gunicorn socket; 443 refuses TLS until
+# certbot adds a certificate. Inputs: none.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -8,6 +9,14 @@ set -euo pipefail
 apt_install nginx
 put nginx/django.conf /etc/nginx/sites-available/django.conf 0644
 ln -sfn /etc/nginx/sites-available/django.conf /etc/nginx/sites-enabled/django.conf
+# 443 refuses handshakes until certbot adds a certificate; ssl_reject_handshake
+# is nginx >= 1.19.4 (Debian 12, Ubuntu 24.04; not Ubuntu 22.04's 1.18).
+if dpkg --compare-versions "$(dpkg-query -W -f='${Version}' nginx)" ge 1.19.4; then
+    put nginx/tls-default.conf /etc/nginx/sites-available/djbake-tls-default.conf 0644
+    ln -sfn /etc/nginx/sites-available/djbake-tls-default.conf /etc/nginx/sites-enabled/djbake-tls-default.conf
+else
+    rm -f /etc/nginx/sites-enabled/djbake-tls-default.conf
+fi
 # Debian's "Welcome to nginx" default server would take the default_server slot.
 rm -f /etc/nginx/sites-enabled/default
 rm -rf /var/www/html

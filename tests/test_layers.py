@@ -48,6 +48,9 @@ def test_key_ignores_the_app_layer_and_late_scripts(tmp_path):
     assert rendered_key(tmp_path) == k
     assert rendered_key(tmp_path, edit=append("nginx.sh")) == k
     assert rendered_key(tmp_path, edit=append("seal.sh")) == k
+    # Files only the image layer installs (the first-boot unit, nginx's config).
+    assert rendered_key(tmp_path, edit=append("files/djbake/djbake-firstboot")) == k
+    assert rendered_key(tmp_path, edit=append("files/nginx/django.conf")) == k
     with_app = SPEC_TEXT + "app:\n  source: https://example.com/app.tar.gz\n  module: mysite.wsgi\n"
     assert rendered_key(tmp_path, with_app) == k
 
@@ -56,6 +59,24 @@ def test_key_follows_everything_the_stack_layer_reads(tmp_path):
     k = rendered_key(tmp_path)
     assert rendered_key(tmp_path, edit=append("base.sh")) != k
     assert rendered_key(tmp_path, edit=append("lib.sh")) != k
+    # A file base.sh installs with `put`.
+    assert rendered_key(tmp_path, edit=append("files/dpkg/01-djbake-nodoc")) != k
+
+
+def test_key_names_a_put_of_a_missing_file(tmp_path):
+    def edit(scripts: Path) -> None:
+        with open(scripts / "postgresql.sh", "a") as f:
+            f.write("put redis/nowhere.conf /etc/redis/x.conf 0644\n")
+    with pytest.raises(BuildFailed, match=r"postgresql.sh: `put redis/nowhere.conf` names no file"):
+        rendered_key(tmp_path, edit=edit)
+
+
+def test_a_script_reading_files_otherwise_keys_all_of_them(tmp_path):
+    def reads(scripts: Path) -> None:
+        with open(scripts / "python.sh", "a") as f:
+            f.write('cp "$FILES/welcome/x" /tmp/x\n')
+    k = rendered_key(tmp_path, edit=reads)
+    assert rendered_key(tmp_path, edit=lambda s: (reads(s), append("files/djbake/djbake-firstboot")(s))) != k
     assert rendered_key(tmp_path, base="sha256:bb") != k
     assert rendered_key(tmp_path, wheels="w2") != k
     assert rendered_key(tmp_path, SPEC_TEXT.replace("packages: [htop, curl]", "packages: [htop]")) != k

@@ -37,6 +37,21 @@ def test_ssh_and_http_listen(host, facts):
         assert host.socket("tcp://0.0.0.0:80").is_listening
 
 
+def nginx_rejects_handshakes(host) -> bool:
+    """ssl_reject_handshake is nginx >= 1.19.4; Ubuntu 22.04's 1.18 opens 443 only with certbot."""
+    return host.run("dpkg --compare-versions \"$(dpkg-query -W -f='${Version}' nginx)\" ge 1.19.4").rc == 0
+
+
+def test_https_listens_and_refuses_handshakes_without_a_certificate(host, facts):
+    if not facts.nginx or not nginx_rejects_handshakes(host):
+        pytest.skip("no nginx, or an nginx without ssl_reject_handshake")
+    assert host.socket("tcp://0.0.0.0:443").is_listening
+    # Before certbot no name has a certificate: the handshake fails with an
+    # alert (curl exit 35), never with a certificate that is not the site's.
+    out = host.run("curl -sk -m 20 -o /dev/null https://127.0.0.1/")
+    assert out.rc == 35, (out.rc, out.stderr)
+
+
 def test_postgresql_and_redis_only_on_localhost(host, facts):
     for port in (5432, 6379):
         assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, f"port {port} on all addresses"
