@@ -15,9 +15,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian/Ubuntu packages djbake uses on the host.
 APT_PACKAGES := packer qemu-system-x86 qemu-utils mmdebstrap docker.io shellcheck \
-	genisoimage xorriso openssh-client python3-venv curl git lynis
+	genisoimage xorriso openssh-client python3-venv curl git lynis apt-cacher-ng iproute2
 
-.PHONY: help deps image render validate verify images latest launch bench test test-fast lint clean
+.PHONY: help deps apt-cache image render validate verify images latest launch bench test test-fast lint clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,7 +45,10 @@ render: deps ## Write Packer templates to build/<image>/<provider>/
 validate: deps ## Render and `packer validate` the templates of every provider
 	$(DJBAKE) validate --image $(IMAGE) --provider all
 
-image: deps ## Bake, gate, verify and record an image for PROVIDER (default qemu)
+apt-cache: deps ## Start the host's package cache (apt-cacher-ng) that local builds fetch through
+	@bash scripts/host/start-apt-cache.sh || echo "apt-cache: not started; builds fetch packages directly"
+
+image: deps apt-cache ## Bake, gate, verify and record an image for PROVIDER (default qemu)
 	$(DJBAKE) image --image $(IMAGE) --provider $(PROVIDER)
 
 images: deps ## List the images in the catalog
@@ -57,7 +60,7 @@ latest: deps ## Print the newest verified image for PROVIDER
 launch: deps ## Boot/create a VM from the newest verified image for PROVIDER
 	$(DJBAKE) launch --provider $(PROVIDER)
 
-bench: deps $(VENV)/.bench-installed ## Measure build/rebuild/boot/size/gate/validate vs same-run baselines (PROVIDER=qemu by default): bench/report.md
+bench: deps apt-cache $(VENV)/.bench-installed ## Measure build/rebuild/boot/size/gate/validate vs same-run baselines (PROVIDER=qemu by default): bench/report.md
 	$(DJBAKE) bench --image $(IMAGE) --provider $(PROVIDER)
 
 # The chart's matplotlib only for the benchmark, not for `make test`.
@@ -66,6 +69,8 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 	@touch $@
 
 test: deps ## Run every test: unit, Packer validate, docker loop, QEMU end to end, AWS vs moto
+	@bash scripts/host/start-dockerd.sh || true   # before the cache, so it also listens on docker's bridge
+	@bash scripts/host/start-apt-cache.sh || echo "apt-cache: not started; builds fetch packages directly"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: deps ## Run the fast tests only (no VM, no container, no moto)

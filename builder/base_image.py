@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from builder import tables
+from builder import apt_cache, tables
 from builder.errors import BuildFailed, UserError
 from builder.template import ROOT
 
@@ -246,7 +246,7 @@ def _build(os_name: str, work: Path, log: Log) -> Path:
     cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
            "--aptopt=Acquire::Retries \"3\"", os_.codename, str(rootfs), *sources(os_.codename, mirrors())]
     t = time.monotonic()
-    _run(cmd)
+    _run(cmd, env=apt_cache.host_env(log))
     log(f"  mmdebstrap: {time.monotonic() - t:.0f} s")
     raw = work / "disk.raw"
     total = DISK_GB * 1024 * 1024 * 2

@@ -194,6 +194,7 @@ def report(doc: dict) -> str:
         lines += ["", f"## Substitutions for the {doc['provider']} provider", ""]
         lines += [f"- {s}" for s in subs]
     lines += _security_lines(doc.get("security") or {})
+    lines += _cache_lines(doc.get("package_cache") or {})
     suite = next((f for f in doc["figures"] if f["key"] == "suite_per_check"), None)
     if suite and suite["details"].get("slowest"):
         lines += ["", "## Slowest checks of the gate", "", "| check | seconds |", "|---|---:|"]
@@ -230,6 +231,22 @@ def _security_lines(sec: dict) -> list[str]:
             lines.append(f"- UDP on public addresses: {ports.get('public_udp')}.")
         if ports.get("local"):
             lines.append(f"- Loopback only: {ports.get('local')}.")
+    return lines
+
+
+def _cache_lines(cache: dict) -> list[str]:
+    if not cache:
+        return []
+    if not cache.get("proxy"):
+        return ["", "## Package cache", "", "- No host package cache ran (`make apt-cache`): every build fetched "
+                "its packages from the mirror."]
+    lines = ["", "## Package cache", "", f"Builds fetched through the host's apt-cacher-ng ({cache['proxy']}).", "",
+             "| build | fetched from the mirror | .deb fetched | served by the cache | .deb served |",
+             "|---|---:|---:|---:|---:|"]
+    for name in ("full", "rebuild"):
+        t = cache.get(name) or {}
+        lines.append(f"| {name} | {t.get('fetched', 0) / 2**20:.1f} MiB | {t.get('packages_fetched', 0)} | "
+                     f"{t.get('served', 0) / 2**20:.1f} MiB | {t.get('packages_served', 0)} |")
     return lines
 
 

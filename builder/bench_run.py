@@ -17,6 +17,7 @@ shows what the layer cache saves. The pure arithmetic is builder/bench.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ from typing import Callable
 
 import yaml
 
-from builder import bench, bench_probe, catalog, context, gate, packer as packer_mod, pipeline, providers, render
+from builder import apt_cache, bench, bench_probe, catalog, context, gate, packer as packer_mod, pipeline, providers, render
 from builder.spec import Spec
 from builder.template import ROOT
 
@@ -123,16 +124,19 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
         figures.append(render_and_validate(spec, out, note))
 
         note("bootstrap and full build")
+        apt_log, since = apt_cache.log_path(), time.time()
         bootstrap = target.bootstrap(spec, note)
         full = pipeline.run(spec, provider, new_build("full build"), out / "build", verify=True)
         full_timings = timings_of(full)
         build_dir = render.out_dir(spec, provider, out / "build")
         artifact = full.artifacts[0][1]
+        full_apt, since = apt_cache.traffic(apt_log, since), time.time()
 
         note("rebuild with only the app changed")
         variant = spec_mod.load(app_variant(spec_path, out))
         rebuilt = pipeline.run(variant, provider, new_build("rebuild"), out / "build-app", verify=False)
         rebuilt_timings = timings_of(rebuilt)
+        rebuild_apt = apt_cache.traffic(apt_log, since)
 
         note("booting the baked image to HTTP 200")
         with target.baked(artifact) as (baked_seconds, session):
@@ -153,7 +157,9 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
             from builder.bench_targets import FLOOR_WHEELS, dir_tar, floor_script
 
             session.put_tar(dir_tar(house.directory, FLOOR_WHEELS))
-            install_seconds = bench_probe.run_checked(session, floor_script(added), "the floor install")
+            # Through the same package cache as the builds, so only djbake differs.
+            install_seconds = bench_probe.run_checked(
+                session, floor_script(added, apt_cache.proxy_for(provider)), "the floor install")
         floor_seconds = base_seconds + install_seconds
 
         figures.append(bench.full_build(full_timings, floor_seconds, bootstrap, provider))
@@ -182,5 +188,9 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
                         "timings": rebuilt_timings},
         },
         "catalog": str(out / "catalog.sqlite"),
+        # What apt fetched upstream vs what the host's cache served (builder/apt_cache.py);
+        # all zero when no cache ran.
+        "package_cache": {"proxy": apt_cache.proxy_for(provider) or None,
+                          "full": dataclasses.asdict(full_apt), "rebuild": dataclasses.asdict(rebuild_apt)},
     }
     return bench.document(provider, figures, security, context.git_commit(), extra)

@@ -33,12 +33,15 @@ FLOOR_WHEELS = "/tmp/djbake-floor/wheels"
 FLOOR_VENV = "/tmp/djbake-floor/venv"
 
 
-def floor_script(packages: list[str]) -> str:
+def floor_script(packages: list[str], apt_proxy: str = "") -> str:
     """The plain script the floor runs on the bare base: the image's packages, the pinned wheels."""
     names = " ".join(shlex.quote(p) for p in sorted(packages))
+    setting = 'Acquire::http::Proxy "%s";' % apt_proxy
+    proxy = [f"echo {shlex.quote(setting)} >/etc/apt/apt.conf.d/00bench-proxy"] if apt_proxy else []
     return "\n".join([
         "set -eu",
         "export DEBIAN_FRONTEND=noninteractive",
+        *proxy,
         "apt-get -q update >/dev/null",
         f"apt-get -q -y --no-install-recommends install {names} >/dev/null" if names else ":",
         f"python3 -m venv {FLOOR_VENV}",

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import tables
+from builder import apt_cache, tables
 from builder.errors import BuildFailed, UserError
 
 MIRROR = "http://deb.debian.org"
@@ -140,7 +140,7 @@ def ensure(os_name: str = "debian-12", rebuild: bool = False, client=None, log=p
     with tempfile.TemporaryDirectory(prefix="djbake-base-") as tmp:
         tar = Path(tmp) / "rootfs.tar"
         cmd = mmdebstrap_command(os_name, tar)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=apt_cache.host_env(log))
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.splitlines()[-15:])
             raise BuildFailed(f"mmdebstrap failed ({proc.returncode}):\n{tail}")

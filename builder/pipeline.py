@@ -22,8 +22,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import (catalog, context, doctor, layers, packer as packer_mod, providers, render, runner, template,
-                     wheelhouse)
+from builder import (apt_cache, catalog, context, doctor, layers, packer as packer_mod, providers, render, runner,
+                     template, wheelhouse)
 from builder.errors import BuildFailed
 from builder.progress import Build
 from builder.providers.base import BuildContext, Provider, Verification
@@ -73,11 +73,17 @@ def wheelhouse_step(spec: Spec, rendered: template.Rendered, ctx: BuildContext) 
 
 def prepare_step(provider: Provider, ctx: BuildContext) -> None:
     provider.prepare(ctx)
+    if provider.uses_apt_cache:
+        proxy = apt_cache.proxy_for(provider.name)
+        ctx.facts["apt_cache"] = proxy
+        ctx.note(f"apt through the host's package cache at {proxy}" if proxy else
+                 "apt fetches directly: no package cache answers on this host (make apt-cache starts one)")
 
 
 def packer_variables(provider: Provider, ctx: BuildContext) -> dict[str, str]:
     # The gate runs `${var.djbake_python} -m builder gate` on this host.
-    return {"djbake_python": sys.executable, **provider.packer_variables(ctx)}
+    extra = {apt_cache.VARIABLE: ctx.facts.get("apt_cache", "")} if provider.uses_apt_cache else {}
+    return {"djbake_python": sys.executable, **extra, **provider.packer_variables(ctx)}
 
 
 def secrets_of(provider: Provider, ctx: BuildContext) -> list[str]:

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import app_source, stack, tables
+from builder import app_source, apt_cache, stack, tables
 from builder.providers import base
 from builder.spec import Spec
 
@@ -44,6 +44,8 @@ def _variables(provider: base.Provider) -> dict:
     variables["djbake_python"] = {"type": "string", "default": "python3"}
     variables.update(base.credential_variables(provider))
     variables.update(provider.extra_variables())
+    if provider.uses_apt_cache:
+        variables[apt_cache.VARIABLE] = {"type": "string", "default": ""}
     return variables
 
 
@@ -87,6 +89,10 @@ def build_template(spec: Spec, provider: base.Provider, layer: str | None = None
     # The stack layer is shared by every app built on it: it must not see the app.
     env = [f"{k}={v}" for k, v in stack.environment(spec, provider.name).items()
            if not (stack_layer and k.startswith("DJBAKE_APP_"))]
+    if provider.uses_apt_cache:
+        # Known only when the build starts (pipeline.packer_variables), and not
+        # part of what the image is: a variable, so the template stays the same.
+        env.append(f"DJBAKE_APT_PROXY=${{var.{apt_cache.VARIABLE}}}")
     execute = f"chmod +x {{{{ .Path }}}}; {become}env {{{{ .Vars }}}} {{{{ .Path }}}}"
     payload = stack.PAYLOAD_DIR
     payload_dir = "${path.root}/../../payload" if stack_layer else "${path.root}/payload"

@@ -18,6 +18,7 @@ find /usr/share/doc -mindepth 1 -type d -empty -delete 2>/dev/null || true
 rm -rf /usr/share/man/* /usr/share/info/* /usr/share/groff/* /usr/share/lintian/*
 
 # Always refresh here: the image must carry today's security fixes.
+apt_use_cache
 retry 5 apt-get -q update
 retry 5 apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade
 

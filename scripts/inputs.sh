@@ -9,6 +9,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 install -d -m 0755 /etc/djbake
-env | grep -E '^DJBAKE_' | grep -v '^DJBAKE_PAYLOAD=' | sort >/etc/djbake/build.env.new
+# Not the payload path or the host's package cache: where this host keeps
+# things is no fact about the image.
+env | grep -E '^DJBAKE_' | grep -Ev '^DJBAKE_(PAYLOAD|APT_PROXY)=' | sort >/etc/djbake/build.env.new
 chmod 0644 /etc/djbake/build.env.new
 mv /etc/djbake/build.env.new /etc/djbake/build.env

@@ -52,9 +52,23 @@ retry() {
     done
 }
 
+# Point this build's apt at the host's package cache (DJBAKE_APT_PROXY, set by
+# djbake when its apt-cacher-ng answers: builder/apt_cache.py), or at nothing.
+# Rewritten by every script that uses apt, as a cached stack layer may carry
+# another build's address; seal.sh removes it, so no image keeps it.
+APT_PROXY_CONF=/etc/apt/apt.conf.d/00djbake-build-proxy
+apt_use_cache() {
+    if [ -n "${DJBAKE_APT_PROXY:-}" ]; then
+        printf 'Acquire::http::Proxy "%s";\n' "$DJBAKE_APT_PROXY" >"$APT_PROXY_CONF"
+    else
+        rm -f "$APT_PROXY_CONF"
+    fi
+}
+
 # apt-get update when the package lists are missing (fresh image or after a
 # seal removed them); otherwise the lists of this build are reused.
 apt_lists() {
+    apt_use_cache
     if ! compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null; then
         retry 5 apt-get -q update
     fi

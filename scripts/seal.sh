@@ -56,8 +56,9 @@ fi
 # has no DUID for DHCP, and the VM boots without an IPv4 address.
 truncate -s 0 /etc/machine-id
 
-# 4. Leftovers of the build.
+# 4. Leftovers of the build (the host's package cache was this build's only).
 apt-get -q clean
+rm -f "$APT_PROXY_CONF"
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 rm -rf /var/tmp/djbake-* /srv/app/src.previous /srv/app/src.new
 find /srv/app /root -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true

@@ -333,3 +333,15 @@ def test_qemu_base_must_be_a_local_disk(tmp_path):
         with target.base(spec.load(path)):
             pass
     assert not (tmp_path / "vms").exists()
+
+
+def test_report_says_what_the_package_cache_saved():
+    doc_cache = {"proxy": "http://10.0.2.2:3142",
+                 "full": {"fetched": 300 * 2**20, "packages_fetched": 250, "served": 310 * 2**20,
+                          "packages_served": 250},
+                 "rebuild": {"fetched": 2**20, "packages_fetched": 0, "served": 40 * 2**20, "packages_served": 31}}
+    text = "\n".join(bench._cache_lines(doc_cache))
+    assert "| full | 300.0 MiB | 250 | 310.0 MiB | 250 |" in text
+    assert "| rebuild | 1.0 MiB | 0 | 40.0 MiB | 31 |" in text
+    assert "No host package cache ran" in "\n".join(bench._cache_lines({"proxy": None}))
+    assert bench._cache_lines({}) == []

@@ -55,6 +55,7 @@ def test_scripts_read_only_environment_inputs():
         "DJBAKE_APP_SOURCE", "DJBAKE_APP_REQUIREMENTS",  # only with an `app:` in the spec
         "DJBAKE_WSGI_APP",  # a key of the app's env file, not an input
         "DJBAKE_NO_SWAP",  # firstboot.sh to djbake-firstboot through systemd's manager environment
+        "DJBAKE_APT_PROXY",  # a Packer variable of local builds (builder/apt_cache.py), not an input
     }
     used = set()
     for path in GUEST:

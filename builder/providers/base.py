@@ -64,6 +64,8 @@ class Provider:
     # Builds on a cached stack-layer disk (builder/layers.py, stack.STACK_LAYER):
     # the template then runs only the image layer's scripts.
     layered: ClassVar[bool] = False
+    # Local builds fetch packages through the host's apt cache (builder/apt_cache.py).
+    uses_apt_cache: ClassVar[bool] = False
     # The builder talks to the cloud already during `packer validate`
     # (openstack authenticates): without credentials only syntax is checked.
     validate_needs_account: ClassVar[bool] = False

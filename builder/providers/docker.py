@@ -22,6 +22,7 @@ class Provider(base.Provider):
     builder_type = "docker"
     plugin = "docker"
     gate_transport = "docker"
+    uses_apt_cache = True
 
     def source(self) -> dict:
         from builder import docker_base

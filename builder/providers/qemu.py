@@ -63,6 +63,7 @@ class Provider(base.Provider):
     plugin = "qemu"
     Settings = Settings
     layered = True
+    uses_apt_cache = True
 
     def extra_variables(self) -> dict[str, dict]:
         return {

@@ -128,6 +128,9 @@ class Relay(threading.Thread):
         except OSError:
             conn.close()
             return
+        # Only connecting is bounded: moto may take long to answer under load, and
+        # a relay timing out there fails the stand-in's AuthorizedKeysCommand.
+        up.settimeout(None)
 
         def pump(a: socket.socket, b: socket.socket) -> None:
             try:
@@ -373,6 +376,23 @@ class InstanceMirror(threading.Thread):
         c = self.containers[iid]
         code, out = c.exec_run(["sh", "-c", cmd])
         return code, out.decode(errors="replace")
+
+    def diagnose(self) -> str:
+        """What a failed step needs: the mirror's events and, per container, sshd and fail2ban's view."""
+        lines = [f"mirror events: {self.events}", f"mirror errors: {self.errors}"]
+        with self.lock:
+            for iid, c in self.containers.items():
+                try:
+                    c.reload()
+                    lines.append(f"--- {iid} ({c.short_id}): {c.status}")
+                    if c.status == "running":
+                        for cmd in ("fail2ban-client status sshd", "nft list ruleset | grep -B2 -A6 f2b",
+                                    "journalctl -u ssh -u fail2ban -u standin-boot --no-pager -n 40 -o short-monotonic"):
+                            code, out = c.exec_run(["sh", "-c", cmd])
+                            lines.append(f"$ {cmd} ({code})\n{out.decode(errors='replace').strip()}")
+                except Exception as e:  # noqa: BLE001 - best effort, for a failure report
+                    lines.append(f"--- {iid}: {e!r}")
+        return "\n".join(lines)
 
     def stop(self) -> None:
         self.stopping.set()

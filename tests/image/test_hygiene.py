@@ -103,6 +103,9 @@ def test_no_build_leftovers(host):
     with host.sudo():
         for path in ("/tmp/djbake", "/root/.cache/pip", "/srv/app/src.previous", "/srv/app/src.new"):
             assert not host.file(path).exists, f"{path} left in the image"
+        # The build host's package cache (builder/apt_cache.py) is no proxy a VM could use.
+        proxies = host.run("grep -rils 'Acquire::http::Proxy' /etc/apt/apt.conf /etc/apt/apt.conf.d").stdout.strip()
+        assert not proxies, f"the build's apt proxy setting left in the image: {proxies}"
         caches = host.run("find /srv/app/src -name __pycache__ -print -quit").stdout.strip()
     if host.file("/var/lib/djbake/firstboot.done").exists:
         return  # a booted VM compiles its own code

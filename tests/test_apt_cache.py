@@ -1,0 +1,189 @@
+"""The host's package cache (builder/apt_cache.py, scripts/host/start-apt-cache.sh, scripts/lib.sh).
+
+The last test is real: Debian's apt-cacher-ng started by our script on a
+free port, two fresh containers of the docker base installing a package
+through scripts/lib.sh's apt_install with DJBAKE_APT_PROXY set as djbake
+sets it, and the cache's own log showing that the second container got the
+package without the cache fetching it again. The rest are fast.
+"""
+from __future__ import annotations
+
+import http.server
+import io
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from builder import apt_cache
+from builder.template import ROOT
+
+SCRIPTS = ROOT / "scripts"
+
+
+def free_port() -> int:
+    # Below 32768: apt-cacher-ng 3.7 fails to bind higher ports ("Error resolving
+    # address for binding"), and the kernel's ephemeral range starts there.
+    for port in random.sample(range(20000, 32000), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
+
+
+class Page(http.server.BaseHTTPRequestHandler):
+    body = b"<html><title>Apt-Cacher NG</title></html>"
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def serve(monkeypatch):
+    servers = []
+
+    def start(body: bytes) -> int:
+        handler = type("P", (Page,), {"body": body})
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        monkeypatch.setenv("DJBAKE_APT_CACHE_PORT", str(srv.server_address[1]))
+        return srv.server_address[1]
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_qemu_guest_reaches_the_cache_through_user_networking(serve):
+    port = serve(Page.body)
+    assert apt_cache.proxy_for("qemu") == f"http://10.0.2.2:{port}"
+    assert apt_cache.host_proxy() == f"http://127.0.0.1:{port}"
+    assert apt_cache.host_env()["http_proxy"] == f"http://127.0.0.1:{port}"
+
+
+def test_no_cache_means_direct_fetches(serve, monkeypatch):
+    monkeypatch.setenv("DJBAKE_APT_CACHE_PORT", str(free_port()))   # nothing listens
+    assert apt_cache.proxy_for("qemu") == ""
+    assert "http_proxy" not in apt_cache.host_env() or os.environ.get("http_proxy")
+    serve(b"<html>some other web server</html>")                   # something else listens
+    assert apt_cache.proxy_for("qemu") == ""
+    serve(Page.body)
+    monkeypatch.setenv("DJBAKE_APT_CACHE", "0")                     # the user turned it off
+    assert apt_cache.proxy_for("qemu") == "" and apt_cache.host_proxy() == ""
+
+
+def test_clouds_never_use_it(serve):
+    serve(Page.body)
+    assert apt_cache.proxy_for("aws") == "" and apt_cache.proxy_for("linode") == ""
+
+
+def test_traffic_reads_fetched_and_served_bytes(tmp_path):
+    log = tmp_path / "apt-cacher.log"
+    log.write_text("\n".join([
+        "100|I|5000|10.0.2.15|deb.debian.org/debian/pool/main/h/htop/htop_3.2.2-2_amd64.deb",
+        "100|O|5100|10.0.2.15|deb.debian.org/debian/pool/main/h/htop/htop_3.2.2-2_amd64.deb",
+        "200|I|300|10.0.2.15|deb.debian.org/debian/dists/bookworm/InRelease",
+        "200|O|5100|10.0.2.15|deb.debian.org/debian/pool/main/h/htop/htop_3.2.2-2_amd64.deb",
+        "200|E|628|10.0.2.15|deb.debian.org/debian/dists/x/InRelease [HTTP error, code: 503]",
+        "garbage",
+    ]))
+    assert apt_cache.traffic(log, 0) == apt_cache.Traffic(5300, 10200, 2, 2, 1, 2)
+    later = apt_cache.traffic(log, 150)
+    assert (later.fetched, later.packages_fetched, later.packages_served) == (300, 0, 1)
+    assert apt_cache.traffic(tmp_path / "missing.log", 0) == apt_cache.Traffic(0, 0, 0, 0)
+
+
+def test_rendered_templates_carry_the_variable_not_an_address(tmp_path):
+    from builder import render, spec, template
+
+    s = spec.load(ROOT / "tests" / "specs" / "golden.yaml")
+    qemu, aws = render.render(s, ["qemu", "aws"], None, base=tmp_path)
+    image = (qemu.directory / template.template_name(s)).read_text()
+    layer = (qemu.directory / template.LAYER_DIR / template.template_name(s)).read_text()
+    for text in (image, layer):
+        assert "DJBAKE_APT_PROXY=${var.apt_proxy}" in text and "10.0.2.2" not in text
+    assert "APT_PROXY" not in (aws.directory / template.template_name(s)).read_text()
+
+
+# -- the real cache -------------------------------------------------------------
+
+def _tar(files: dict[str, Path]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for arc, path in files.items():
+            tar.add(str(path), arcname=arc)
+    return buf.getvalue()
+
+
+@pytest.mark.docker
+def test_a_second_build_gets_its_packages_from_the_cache(tmp_path):
+    if shutil.which("dockerd") is None or shutil.which("apt-cacher-ng") is None:
+        pytest.skip("needs docker.io and apt-cacher-ng (make test installs both)")
+    subprocess.run(["bash", str(SCRIPTS / "host" / "start-dockerd.sh")], check=True)
+    import docker
+
+    from builder import docker_base
+
+    client = docker.from_env()
+    base = docker_base.ensure("debian-12", client=client, log=lambda s: None)
+    port = free_port()
+    env = dict(os.environ, DJBAKE_APT_CACHE_PORT=str(port), DJBAKE_APT_CACHE_DIR=str(tmp_path / "cache"),
+               DJBAKE_RUN_DIR=str(tmp_path / "run"))
+    started = subprocess.run(["bash", str(SCRIPTS / "host" / "start-apt-cache.sh")], env=env,
+                             capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    pid = int((tmp_path / "run" / "apt-cacher-ng.pid").read_text())
+    try:
+        # Idempotent: a second start finds it answering and starts nothing.
+        again = subprocess.run(["bash", str(SCRIPTS / "host" / "start-apt-cache.sh")], env=env,
+                               capture_output=True, text=True)
+        assert again.returncode == 0 and int((tmp_path / "run" / "apt-cacher-ng.pid").read_text()) == pid
+        gateway = client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+        proxy = f"http://{gateway}:{port}"
+        log = tmp_path / "cache" / "log" / "apt-cacher.log"
+        payload = _tar({"djbake/lib.sh": SCRIPTS / "lib.sh"})
+        script = ("set -e; . /djbake/lib.sh; apt_install hello >/dev/null; hello; "
+                  "cat /etc/apt/apt.conf.d/00djbake-build-proxy; "
+                  "DJBAKE_APT_PROXY= apt_use_cache; ls /etc/apt/apt.conf.d/")
+        runs = []
+        for n in range(2):
+            since = time.time() - 1
+            box = client.containers.create(base.reference, entrypoint=["/bin/bash", "-c", script],
+                                           environment={"DJBAKE_APT_PROXY": proxy})
+            try:
+                box.put_archive("/", payload)
+                box.start()
+                code = box.wait(timeout=600)["StatusCode"]
+                out = box.logs().decode(errors="replace")
+            finally:
+                box.remove(force=True)
+            assert code == 0, out
+            assert "Hello, world!" in out and f'Acquire::http::Proxy "{proxy}";' in out
+            assert "00djbake-build-proxy" not in out.rsplit(";", 1)[-1]   # removed again
+            time.sleep(1.1)   # the log's resolution is a second
+            runs.append(apt_cache.traffic(log, since))
+        first, second = runs
+        assert first.packages_fetched >= 1 and first.packages_served >= 1, first
+        assert second.packages_fetched == 0 and second.packages_served >= 1, second
+        print(f"apt cache: first install fetched {first.fetched} B upstream, second {second.fetched} B "
+              f"(served {second.served} B)")
+    finally:
+        subprocess.run(["bash", str(SCRIPTS / "host" / "stop-apt-cache.sh")], env=env, check=True)
+    assert not Path(f"/proc/{pid}").exists()
