@@ -144,7 +144,7 @@ def test_verify_terminates_the_instance_and_deletes_the_key_even_when_the_suite_
     from builder import clouds
 
     ami = _bake(ec2, "20260101000000-aaaaaa")
-    monkeypatch.setattr(clouds, "wait_port", lambda *a, **k: None)
+    monkeypatch.setattr(clouds, "wait_for_login", lambda *a, **k: None)
     seen = {}
 
     def failing_suite(host, port, user, key_file):

@@ -77,7 +77,7 @@ def test_launch_from_image_without_cloud_init_is_a_user_error(standin, api):
 
 
 def test_verify_deletes_the_instance_when_the_suite_passes_or_fails(standin, api, monkeypatch):
-    monkeypatch.setattr(ops.clouds, "wait_port", lambda *a, **k: None)  # the stand-in boots nothing
+    monkeypatch.setattr(ops.clouds, "wait_for_login", lambda *a, **k: None)  # the stand-in boots nothing
     ids = _seed(standin)
     seen = []
 
@@ -176,7 +176,7 @@ def test_provider_hooks_verify_then_replicate_and_record(standin, monkeypatch, t
 
     monkeypatch.setenv("LINODE_TOKEN", TOKEN)
     monkeypatch.setenv("DJBAKE_LINODE_API", standin.url + "/v4")
-    monkeypatch.setattr(clouds, "wait_port", lambda *a, **k: None)
+    monkeypatch.setattr(clouds, "wait_for_login", lambda *a, **k: None)
     monkeypatch.setattr(clouds, "run_suite", lambda *a, **k: True)
     monkeypatch.setattr(ops.time, "sleep", lambda s: None)
     s = spec.loads("name: django-web\nproviders:\n  linode: {near: [north-america, europe]}\n")

@@ -118,7 +118,7 @@ def test_unknown_flavor_and_image_are_user_errors(standin):
 
 
 def test_verify_cleans_up_server_and_key_whatever_happens(standin, monkeypatch):
-    monkeypatch.setattr(ops.clouds, "wait_port", lambda *a, **k: None)  # the stand-in boots nothing
+    monkeypatch.setattr(ops.clouds, "wait_for_login", lambda *a, **k: None)  # the stand-in boots nothing
     ids = _seed(standin)
     conn = _conn(standin)
     got = []

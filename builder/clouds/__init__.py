@@ -2,12 +2,11 @@
 
 One module per API: `linode` (linode_api4) and `openstack` (openstacksdk,
 for Rackspace). The provider modules in builder/providers/ call them from
-their hooks. Shared here: a throw-away SSH key pair and waiting for SSH.
+their hooks. Shared here: a throw-away SSH key pair and waiting for an SSH login.
 """
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -41,16 +40,42 @@ def temporary_key(comment: str = "djbake-verify") -> KeyPair:
     return KeyPair(Path(name), f"{public.decode()} {comment}")
 
 
-def wait_port(host: str, port: int = 22, timeout: float = 600, interval: float = 5) -> None:
-    deadline = time.monotonic() + timeout
+def wait_for_login(host: str, port: int, user: str, key_file: Path, timeout: float = 600,
+                   interval: float = 3, refusals: int = 4) -> float:
+    """Seconds until `user` logs in over SSH with key_file; the suite starts only then.
+
+    An open port is not enough: sshd may answer before the instance has the
+    key, and an address that was another machine's a moment ago (a replaced
+    instance, a reused private IP) may still answer for the old one. Only a
+    login with this verification's own key proves it is the new instance.
+    Refused logins are few and spaced out (at most `refusals`, doubling the
+    wait), as the image's fail2ban bans an address after five.
+    """
+    import paramiko
+
+    started = time.monotonic()
+    deadline = started + timeout
+    refused, wait, last = 0, interval, ""
     while True:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())   # a fresh instance: no known key yet
         try:
-            with socket.create_connection((host, port), timeout=5):
-                return
-        except OSError as e:
-            if time.monotonic() > deadline:
-                raise BuildFailed(f"{host}:{port} did not answer within {timeout:.0f}s ({e})") from None
-            time.sleep(interval)
+            client.connect(host, port=port, username=user, key_filename=str(key_file), timeout=10,
+                           banner_timeout=30, auth_timeout=30, allow_agent=False, look_for_keys=False)
+            return time.monotonic() - started
+        except paramiko.AuthenticationException as e:
+            refused, last = refused + 1, f"login refused ({e})"
+            if refused >= refusals:
+                raise BuildFailed(f"{host}:{port} refused {user}'s login {refused} times: the instance did not "
+                                  f"get the verification key, or the image's default user is wrong") from None
+            wait *= 2
+        except (OSError, paramiko.SSHException, EOFError) as e:
+            last = f"{type(e).__name__}: {e}"
+        finally:
+            client.close()
+        if time.monotonic() + wait > deadline:
+            raise BuildFailed(f"no SSH login as {user} on {host}:{port} within {timeout:.0f}s ({last})")
+        time.sleep(wait)
 
 
 def random_password() -> str:

@@ -382,7 +382,7 @@ def verify(region: str, ami: str, instance_type: str, user: str, user_data: str 
         import_key(region, name, key.public)
         inst = launch(region, ami, instance_type, user_data, (tags or {}) | {"djbake:purpose": "verify"},
                       key_name=name)
-        clouds.wait_port(inst.host, inst.port, timeout=ssh_timeout, interval=3)
+        clouds.wait_for_login(inst.host, inst.port, user, key.private_file, timeout=ssh_timeout)
         result = suite(inst.host, inst.port, user, key.private_file)
         out = {"ok": bool(getattr(result, "ok", result)), "instance": inst.id, "region": region,
                "imds_http_tokens": instance_metadata_options(region, inst.id).get("HttpTokens", ""),

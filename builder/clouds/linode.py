@@ -207,7 +207,7 @@ def verify(api, image_id: str, region: str, instance_type: str, user_data: str |
     try:
         inst = launch(api, image_id, region, instance_type, user_data=user_data, label=None,
                       authorized_keys=[key.public], tags=["djbake", "djbake-verify"], interval=interval)
-        clouds.wait_port(inst.address, 22, timeout=ssh_timeout, interval=interval)
+        clouds.wait_for_login(inst.address, 22, "root", key.private_file, timeout=ssh_timeout, interval=interval)
         result = (suite or clouds.run_suite)(inst.address, 22, "root", key.private_file)
         ok = bool(getattr(result, "ok", result))
         return {"ok": ok, "instance": inst.id, "region": region, "seconds": round(time.monotonic() - started, 1)}

@@ -175,7 +175,7 @@ def verify(conn, image_id: str, flavor: str, user_data: str | None = None, netwo
         _api("create a key pair", conn.compute.create_keypair, name=key_name, public_key=key.public)
         server = launch(conn, image_id, flavor, user_data=user_data, key_name=key_name, networks=networks,
                         interval=interval)
-        clouds.wait_port(server.address, 22, timeout=ssh_timeout, interval=interval)
+        clouds.wait_for_login(server.address, 22, "root", key.private_file, timeout=ssh_timeout, interval=interval)
         result = (suite or clouds.run_suite)(server.address, 22, "root", key.private_file)
         ok = bool(getattr(result, "ok", result))
         return {"ok": ok, "server": server.id, "seconds": round(time.monotonic() - started, 1)}

@@ -23,7 +23,11 @@ network's gateway; moto itself listens on 127.0.0.1 only.
 Only one instance container runs at a time and it always has the same
 address (STANDIN_IP on a network of our own), which djbake is given as
 DJBAKE_AWS_SSH_HOST: an instance that starts stops the previous container
-(its moto record stays as it is).
+(its moto record stays as it is). The mirror follows moto a poll (and a
+`docker commit`) behind, so for a few seconds that address may still be
+the previous instance's container; djbake's verification therefore waits
+for a login with its own key (clouds.wait_for_login), which only the new
+instance accepts, as on EC2 a reused private address would require too.
 
 Name resolution: on a network of its own, Docker would point a container at
 its embedded resolver (127.0.0.11), which works through NAT rules Docker
