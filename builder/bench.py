@@ -229,6 +229,9 @@ def _security_lines(sec: dict) -> list[str]:
         lines.append(f"- Listening on public addresses (TCP): {ports.get('public_tcp')}: {verdict}.")
         if ports.get("public_udp"):
             lines.append(f"- UDP on public addresses: {ports.get('public_udp')}.")
+        if ports.get("dhcp_client"):
+            lines.append(f"- The DHCP client's UDP {ports['dhcp_client']} (receives the lease; the firewall "
+                         "admits only a DHCP server's replies), not a service.")
         if ports.get("local"):
             lines.append(f"- Loopback only: {ports.get('local')}.")
     return lines

@@ -18,6 +18,9 @@ from typing import Protocol
 from builder.errors import BuildFailed
 
 REQUIRED_PORTS = (22, 80, 443)
+# The DHCP clients' own sockets (v4, v6): they receive the lease, serve nothing, and the
+# firewall admits only replies from a DHCP server's port (as the image suite also counts them).
+DHCP_CLIENT_PORTS = (68, 546)
 PACKAGES_COMMAND = r"dpkg-query -W -f='${binary:Package}\t${Installed-Size}\t${db:Status-Abbrev}\n'"
 LISTEN_COMMAND = "ss -Hlntu"
 LYNIS_REPORT = "/tmp/djbake-lynis-report.dat"
@@ -81,9 +84,11 @@ def parse_listening(text: str) -> list[tuple[str, str, int]]:
 
 def ports_verdict(sockets: list[tuple[str, str, int]], want: tuple[int, ...] = REQUIRED_PORTS) -> dict:
     public_tcp = sorted({p for proto, h, p in sockets if proto == "tcp" and not is_loopback(h)})
-    public_udp = sorted({p for proto, h, p in sockets if proto == "udp" and not is_loopback(h)})
+    udp = {p for proto, h, p in sockets if proto == "udp" and not is_loopback(h)}
+    public_udp = sorted(udp - set(DHCP_CLIENT_PORTS))
     local = sorted({f"{proto}/{p}" for proto, h, p in sockets if is_loopback(h)})
     return {"want": list(want), "public_tcp": public_tcp, "public_udp": public_udp, "local": local,
+            "dhcp_client": sorted(udp & set(DHCP_CLIENT_PORTS)),
             "ok": public_tcp == sorted(want) and not public_udp,
             "none_beyond": set(public_tcp) <= set(want) and not public_udp,
             "missing": sorted(set(want) - set(public_tcp))}

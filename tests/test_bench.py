@@ -117,6 +117,9 @@ def test_listening_parser_and_verdict():
     assert not no_tls["ok"] and no_tls["none_beyond"] and no_tls["missing"] == [443]
     extra = bench_probe.ports_verdict(sockets + [("udp", "0.0.0.0", 5355)])
     assert not extra["ok"] and not extra["none_beyond"]
+    # A booted VM's DHCP client socket is named, not counted as a service.
+    dhcp = bench_probe.ports_verdict(sockets + [("udp", "0.0.0.0", 68)])
+    assert dhcp["ok"] and dhcp["public_udp"] == [] and dhcp["dhcp_client"] == [68]
 
 
 def test_listening_parser_on_this_hosts_sockets():
