@@ -42,11 +42,14 @@ CacheDir: $cache_dir
 LogDir: $cache_dir/log
 SupportDir: /usr/lib/apt-cacher-ng
 ReportPage: acng-report.html
-PidFile: $pidfile
 SocketPath: $run_dir/apt-cacher-ng.socket
 ExThreshold: 30
 CONF
-apt-cacher-ng -c "$cache_dir/conf" ForeGround=0
+# In the foreground under our own `&`, so the PID we record is the daemon's
+# (as for dockerd); its own daemonizing and PidFile left one running after
+# stop-apt-cache.sh in a CI run here.
+nohup apt-cacher-ng -c "$cache_dir/conf" ForeGround=1 >"$cache_dir/log/daemon.out" 2>&1 &
+echo $! >"$pidfile"
 for _ in $(seq 1 30); do
     if answers; then
         echo "start-apt-cache: apt-cacher-ng on $bind port $port, cache $cache_dir"
@@ -54,5 +57,8 @@ for _ in $(seq 1 30); do
     fi
     sleep 0.5
 done
+# shellcheck source=pid.sh
+. "$(dirname "$0")/pid.sh"
+stop_by_pidfile "$pidfile" apt-cacher-ng
 echo "start-apt-cache: apt-cacher-ng did not answer on port $port; see $cache_dir/log" >&2
 exit 1
