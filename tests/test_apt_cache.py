@@ -164,7 +164,9 @@ def test_a_second_build_gets_its_packages_from_the_cache(tmp_path):
                   "DJBAKE_APT_PROXY= apt_use_cache; ls /etc/apt/apt.conf.d/")
         runs = []
         for n in range(2):
-            since = time.time() - 1
+            # The log's resolution is a second: start each window in a second of its own.
+            time.sleep(1.1)
+            since = time.time()
             box = client.containers.create(base.reference, entrypoint=["/bin/bash", "-c", script],
                                            environment={"DJBAKE_APT_PROXY": proxy})
             try:
@@ -177,8 +179,8 @@ def test_a_second_build_gets_its_packages_from_the_cache(tmp_path):
             assert code == 0, out
             assert "Hello, world!" in out and f'Acquire::http::Proxy "{proxy}";' in out
             assert "00djbake-build-proxy" not in out.rsplit(";", 1)[-1]   # removed again
-            time.sleep(1.1)   # the log's resolution is a second
-            runs.append(apt_cache.traffic(log, since))
+            time.sleep(1.1)   # the last line of this run written
+            runs.append(apt_cache.traffic(log, since, until=time.time()))
         first, second = runs
         assert first.packages_fetched >= 1 and first.packages_served >= 1, first
         assert second.packages_fetched == 0 and second.packages_served >= 1, second

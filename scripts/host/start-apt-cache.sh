@@ -48,8 +48,12 @@ CONF
 # In the foreground under our own `&`, so the PID we record is the daemon's
 # (as for dockerd); its own daemonizing and PidFile left one running after
 # stop-apt-cache.sh in a CI run here.
-nohup apt-cacher-ng -c "$cache_dir/conf" ForeGround=1 >"$cache_dir/log/daemon.out" 2>&1 &
-echo $! >"$pidfile"
+# One we started that is only slow to answer is waited for, never doubled.
+running=$(cat "$pidfile" 2>/dev/null || true)
+if [ -z "$running" ] || ! grep -qs apt-cacher-ng "/proc/$running/cmdline"; then
+    nohup apt-cacher-ng -c "$cache_dir/conf" ForeGround=1 >"$cache_dir/log/daemon.out" 2>&1 &
+    echo $! >"$pidfile"
+fi
 for _ in $(seq 1 30); do
     if answers; then
         echo "start-apt-cache: apt-cacher-ng on $bind port $port, cache $cache_dir"
