@@ -28,9 +28,9 @@ def port() -> int:
     return int(os.environ.get("DJBAKE_APT_CACHE_PORT", "3142"))
 
 
-def answers(host: str, port_: int | None = None, timeout: float = 2.0) -> bool:
-    """Is an apt-cacher-ng serving at host:port? (Its report page names it.)"""
-    url = f"http://{host}:{port_ or port()}/acng-report.html"
+def answers(host: str, timeout: float = 2.0) -> bool:
+    """Is an apt-cacher-ng serving at host:port()? (Its report page names it.)"""
+    url = f"http://{host}:{port()}/acng-report.html"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:   # noqa: S310 - our own local daemon
             return b"Apt-Cacher NG" in r.read(65536)
@@ -57,6 +57,10 @@ class Route:
     guest: str     # address the guest's apt uses
 
 
+# Tools on the host itself (mmdebstrap) reach the cache on loopback.
+HOST = Route("127.0.0.1", "127.0.0.1")
+
+
 def route(provider: str) -> Route | None:
     # QEMU user networking forwards 10.0.2.2 to the host's loopback.
     if provider == "qemu":
@@ -67,21 +71,21 @@ def route(provider: str) -> Route | None:
     return None
 
 
-def proxy_for(provider: str) -> str:
-    """The proxy URL for this provider's build guest, or "" (fetch directly)."""
-    if os.environ.get("DJBAKE_APT_CACHE", "1") == "0":
-        return ""
-    r = route(provider)
-    if r is None or not answers(r.check):
+def _proxy(r: Route | None) -> str:
+    """The proxy URL along r when the cache answers there (and is not turned off), else ""."""
+    if os.environ.get("DJBAKE_APT_CACHE", "1") == "0" or r is None or not answers(r.check):
         return ""
     return f"http://{r.guest}:{port()}"
 
 
+def proxy_for(provider: str) -> str:
+    """The proxy URL for this provider's build guest, or "" (fetch directly)."""
+    return _proxy(route(provider))
+
+
 def host_proxy() -> str:
     """For tools on the host itself (mmdebstrap): the cache on loopback, or ""."""
-    if os.environ.get("DJBAKE_APT_CACHE", "1") == "0" or not answers("127.0.0.1"):
-        return ""
-    return f"http://127.0.0.1:{port()}"
+    return _proxy(HOST)
 
 
 def host_env(note=lambda s: None) -> dict[str, str]:

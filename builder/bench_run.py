@@ -28,7 +28,8 @@ from typing import Callable
 
 import yaml
 
-from builder import apt_cache, bench, bench_probe, catalog, context, gate, packer as packer_mod, pipeline, providers, render
+from builder import (apt_cache, bench, bench_probe, catalog, context, gate, packer as packer_mod, pipeline, providers,
+                     render)
 from builder.spec import Spec
 from builder.template import ROOT
 
