@@ -43,6 +43,12 @@ class Stack(_Model):
     )
     redis: bool = Field(False, description="A local Redis for caching and queues.")
     certbot: bool = Field(True, description="certbot with its nginx plugin; certificates are issued at first boot.")
+    build_tools: bool = Field(
+        False,
+        description="Keep a C compiler and the Python and libpq headers in the image, so deploys on the VM can "
+        "compile requirements that have no wheel. Off: a lean image without them (the baked-in app's "
+        "requirements are still compiled during the build, and the tools removed after).",
+    )
 
     @field_validator("django", "gunicorn")
     @classmethod

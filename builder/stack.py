@@ -33,7 +33,7 @@ class Script:
 # Run in this order. seal.sh is not here: it runs after the in-build gate.
 SCRIPTS: tuple[Script, ...] = (
     Script("base.sh", "apt retries, base packages, time sync, extra packages", layer=STACK_LAYER),
-    Script("python.sh", "python3, venv, build headers; the django user and /srv/app; the virtualenv",
+    Script("python.sh", "python3 and venv (the build tools only with stack.build_tools); the django user and /srv/app; the virtualenv",
            layer=STACK_LAYER),
     Script("postgresql.sh", "PostgreSQL server (or client only for an external database)", layer=STACK_LAYER),
     Script("redis.sh", "Redis for caching and queues", lambda s: s.stack.redis, layer=STACK_LAYER),
@@ -74,6 +74,8 @@ def environment(spec: Spec, provider: str) -> dict[str, str]:
         "DJBAKE_REDIS": "1" if spec.stack.redis else "0",
         "DJBAKE_NGINX": "1" if spec.stack.nginx else "0",
         "DJBAKE_CERTBOT": "1" if spec.stack.certbot else "0",
+        "DJBAKE_BUILD_TOOLS": "1" if spec.stack.build_tools else "0",
+        "DJBAKE_TOOLCHAIN": " ".join(tables.BUILD_TOOLS),
         "DJBAKE_PACKAGES": " ".join(spec.packages),
         "DJBAKE_APP_MODULE": spec.app.module if spec.app else "",
         "DJBAKE_APP_SETTINGS": (spec.app.settings or "") if spec.app else "",

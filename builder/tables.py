@@ -151,6 +151,12 @@ PYTHON_PINS = {
     "redis": "5.2.1",
 }
 
+# What compiling a Python requirement needs: a C toolchain and the Python and
+# libpq headers. In the image only with `stack.build_tools: true`; otherwise
+# installed for the baked-in app's requirements alone and removed again
+# (scripts/lib.sh with_toolchain), and named by djbake-deploy's error.
+BUILD_TOOLS = ("build-essential", "python3-dev", "libpq-dev")
+
 # Packer plugins (Packer 1.7 and newer install them with `packer init`;
 # Debian's 1.6.6 has them built in, except linode).
 PACKER_PLUGINS = {

@@ -3,7 +3,8 @@
 # that change it and deploy projects (djbake-env, djbake-deploy), and the
 # welcome project a fresh VM answers with until a project is deployed.
 # Inputs: DJBAKE_DATABASE, DJBAKE_REDIS, DJBAKE_APP_MODULE, DJBAKE_APP_SETTINGS,
-# DJBAKE_APP_SOURCE, DJBAKE_APP_REQUIREMENTS (a project baked in by the spec).
+# DJBAKE_APP_SOURCE, DJBAKE_APP_REQUIREMENTS (a project baked in by the spec),
+# DJBAKE_BUILD_TOOLS and DJBAKE_TOOLCHAIN (compiling its requirements).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -39,7 +40,8 @@ if [ -n "${DJBAKE_APP_SOURCE:-}" ]; then
     src=$DJBAKE_APP_SOURCE
     if [ -e "$DJBAKE_PAYLOAD/$src" ]; then src="$DJBAKE_PAYLOAD/$src"; fi
     : "${DJBAKE_APP_MODULE:?DJBAKE_APP_MODULE is required with DJBAKE_APP_SOURCE}"
-    djbake-deploy --install-only --source "$src" --wsgi "$DJBAKE_APP_MODULE" \
+    # Requirements without a wheel are compiled; the tools go again after.
+    with_toolchain djbake-deploy --install-only --source "$src" --wsgi "$DJBAKE_APP_MODULE" \
         --settings "${DJBAKE_APP_SETTINGS:-${DJBAKE_APP_MODULE%.*}.settings}" \
         ${DJBAKE_APP_REQUIREMENTS:+--requirements "$DJBAKE_APP_REQUIREMENTS"}
 else

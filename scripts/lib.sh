@@ -83,6 +83,75 @@ apt_install() {
         install "$@"
 }
 
+# with_toolchain CMD...: run CMD (which pip-installs into /srv/app/venv) so
+# that a requirement without a wheel can still be compiled, and leave no
+# build tool behind unless the spec keeps them (DJBAKE_BUILD_TOOLS=1). CMD
+# runs first as it is (wheels, and sdists that need no compiler, install);
+# only if that fails are the tools (DJBAKE_TOOLCHAIN) installed, CMD run
+# again, and then every package that added purged, except the shared
+# libraries the venv now links against.
+with_toolchain() {
+    if [ "${DJBAKE_BUILD_TOOLS:-0}" = 1 ]; then
+        "$@"
+        return
+    fi
+    if "$@"; then
+        return
+    fi
+    log "failed without build tools: installing them (${DJBAKE_TOOLCHAIN:-}) and trying again"
+    local before added keep
+    before=$(installed_packages)
+    # shellcheck disable=SC2086  # a list of package names
+    apt_install ${DJBAKE_TOOLCHAIN:?}
+    "$@"
+    added=$(comm -13 <(printf '%s\n' "$before") <(installed_packages))
+    keep=$(comm -12 <(printf '%s\n' "$added") <(linked_packages /srv/app/venv))
+    # What the tools added becomes removable, but for what the compiled code
+    # needs (and what that depends on). Suggests and Recommends keep nothing:
+    # with them apt keeps gcc because some package of the base suggests it.
+    # shellcheck disable=SC2086
+    apt-mark auto $added >/dev/null
+    # shellcheck disable=SC2086
+    [ -z "$keep" ] || apt-mark manual $keep >/dev/null
+    local removable purge
+    removable=$(apt-get -s -o APT::AutoRemove::RecommendsImportant=false \
+        -o APT::AutoRemove::SuggestsImportant=false autoremove | awk '$1 == "Remv" {sub(/:.*/, "", $2); print $2}' | sort -u)
+    # Only what the tools brought: whatever else apt might call unneeded stays.
+    purge=$(comm -12 <(printf '%s\n' "$added") <(printf '%s\n' "$removable"))
+    # shellcheck disable=SC2086
+    [ -z "$purge" ] || apt-get -q -y purge $purge
+    log "build tools removed ($(wc -w <<<"$purge") packages)${keep:+; kept for the compiled code: ${keep//$'\n'/ }}"
+    unlinked /srv/app/venv
+}
+
+installed_packages() { dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" {print $2}' | sort -u; }
+
+# ldd of every shared object under DIR (a file ldd cannot read is no failure).
+shared_libs() { find "$1" -type f -name '*.so*' -exec ldd {} + 2>/dev/null || true; }
+
+# The packages that own the shared libraries the ELF files under DIR load.
+linked_packages() {
+    local lib
+    shared_libs "$1" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
+        while read -r lib; do
+            lib=$(readlink -f "$lib")
+            # merged /usr: dpkg may know the file under either name.
+            dpkg-query -S "$lib" 2>/dev/null || dpkg-query -S "${lib#/usr}" 2>/dev/null || true
+        done | cut -d: -f1 | sort -u
+}
+
+# Fail, naming them, if ELF files under DIR load a library that is not there.
+# Wheels bundle libraries next to their modules (auditwheel's *.libs/, found
+# through the module's RPATH): ldd of such a library alone misses its
+# siblings, so a name that exists under DIR is there.
+unlinked() {
+    local missing
+    missing=$(shared_libs "$1" | awk '/not found/ {print $1}' | sort -u | while read -r lib; do
+        [ -n "$(find "$1" -name "$lib" -print -quit)" ] || echo "$lib"
+    done)
+    [ -z "$missing" ] || die "the virtualenv's compiled code needs ${missing//$'\n'/ }, which no installed package provides: add its runtime package to the spec's packages"
+}
+
 # put SRC DEST MODE [OWNER:GROUP]: install a file from scripts/files/.
 put() {
     local src=$1 dest=$2 mode=$3 owner=${4:-root:root}

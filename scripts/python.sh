@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Python for Django: the distribution's python3 with venv and the headers
-# users' requirements need to build wheels; the `django` system user and the
-# /srv/app layout; a virtualenv with pinned Django, gunicorn and psycopg.
-# Inputs: DJBAKE_DJANGO_VERSION, DJBAKE_GUNICORN_VERSION,
+# Python for Django: the distribution's python3 with venv (and, only when the
+# spec keeps them, the build tools deploys need to compile requirements); the
+# `django` system user and the /srv/app layout; a virtualenv with pinned
+# Django, gunicorn and psycopg.
+# Inputs: DJBAKE_BUILD_TOOLS (1: keep DJBAKE_TOOLCHAIN), DJBAKE_DJANGO_VERSION, DJBAKE_GUNICORN_VERSION,
 # DJBAKE_PSYCOPG_VERSION, DJBAKE_REDIS (1: also the redis client, pinned by
 # DJBAKE_REDIS_VERSION),
 # DJBAKE_PAYLOAD (the pinned wheelhouse is in $DJBAKE_PAYLOAD/wheels).
@@ -12,9 +13,15 @@ set -euo pipefail
 
 : "${DJBAKE_DJANGO_VERSION:?}" "${DJBAKE_GUNICORN_VERSION:?}" "${DJBAKE_PSYCOPG_VERSION:?}"
 
-# build-essential and libpq-dev stay in the image on purpose: a deploy may
-# have to compile a requirement (psycopg without [binary], for one).
-apt_install python3 python3-venv python3-dev python3-pip build-essential libpq-dev
+# No python3-pip: the virtualenv brings its own pip, and the system Python is
+# not for installing into (PEP 668). The pinned wheels below need no compiler.
+apt_install python3 python3-venv
+if [ "${DJBAKE_BUILD_TOOLS:-0}" = 1 ]; then
+    # Kept on request (stack.build_tools): a deploy on the VM may have to
+    # compile a requirement (psycopg without [binary], for one).
+    # shellcheck disable=SC2086  # a list of package names
+    apt_install ${DJBAKE_TOOLCHAIN:?}
+fi
 
 # A system user without a login shell owns what the app may write; the code
 # and the virtualenv belong to root, so a compromised app cannot change them.

@@ -7,7 +7,11 @@
   examples/user-data/ do on a VM;
 - a spec whose `app:` points at tests/sample_project (a path relative to the
   spec): the project is copied into the payload, baked in, verified like any
-  image, and a fresh container answers from it through nginx;
+  image, and a fresh container answers from it through nginx; its
+  requirement (vendor/djbake_cext) must be compiled against libpq, which the
+  lean image's build does with build tools it removes again;
+- on the lean image, a deploy that needs a compiler fails saying so, and
+  changes nothing;
 - examples/user-data/deploy-git.yaml and deploy-wheel.yaml run as written
   except for the source URL, which points at servers on this host reached
   through the docker bridge (git daemon; a plain HTTP server for the wheel);
@@ -95,7 +99,10 @@ def app_image(engine, built_image, tmp_path_factory):
     work = tmp_path_factory.mktemp("docker-app")
     data = yaml.safe_load(SPEC.read_text())
     data["name"] = "django-app"
-    data["app"] = {"source": os.path.relpath(SAMPLE, work), "module": "sample.wsgi", "settings": "sample.settings"}
+    # Its requirement has no wheel: the lean image's build compiles it with build
+    # tools it installs for that alone, and removes them again.
+    data["app"] = {"source": os.path.relpath(SAMPLE, work), "module": "sample.wsgi", "settings": "sample.settings",
+                   "requirements": "requirements-cext.txt"}
     data["providers"] = {"docker": {"source_image": built_id(build_dir)}}
     spec = work / "django-app.yaml"
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -135,6 +142,16 @@ def test_deploy_sample_project(engine, built_image):
             info.size = len(buf.getvalue())
             tar.addfile(info, io.BytesIO(buf.getvalue()))
         assert box.put_archive("/root", outer.getvalue())
+        # A requirement without a wheel, on an image without build tools.
+        code, out = box.exec_run(["/usr/local/sbin/djbake-deploy", "--source", "/root/sample-1.0.tar.gz",
+                                  "--settings", "sample.settings", "--requirements", "requirements-cext.txt"])
+        text = out.decode(errors="replace")
+        assert code != 0, text
+        last = text.strip().splitlines()[-1]
+        assert "without build tools" in last and "build-essential python3-dev libpq-dev" in last, text[-3000:]
+        assert "stack.build_tools: true" in last, last
+        code, out = box.exec_run(["test", "-d", "/srv/app/src/welcome"])
+        assert code == 0, "the failed deploy replaced the welcome project"
         code, out = box.exec_run(["/usr/local/sbin/djbake-deploy", "--source", "/root/sample-1.0.tar.gz",
                                   "--settings", "sample.settings", "--wsgi", "sample.wsgi", "--domain",
                                   "sample.example"])
@@ -171,6 +188,15 @@ def test_app_baked_from_a_local_path_answers_on_a_fresh_container(engine, app_im
         assert "djbake-welcome" not in curl(box, "/static/sample/sample.css")
         code, out = box.exec_run(["grep", "-c", "sample_project", "/etc/djbake/build.env"])
         assert out.strip() == b"1", out  # recorded as app/sample_project, the payload copy
+        # The compiled requirement works (it loads libpq, kept as a runtime library) ...
+        code, out = box.exec_run(["/srv/app/venv/bin/python", "-c",
+                                  "import djbake_cext; print(djbake_cext.libpq_version())"])
+        assert code == 0 and int(out) >= 150000, out
+        # ... and what compiled it is gone.
+        code, out = box.exec_run(["sh", "-c", "command -v cc || command -v gcc"])
+        assert code != 0, f"a compiler is left in the image: {out}"
+        code, out = box.exec_run(["sh", "-c", "dpkg -l build-essential python3-dev libpq-dev 2>&1"])
+        assert not re.search(rb"^ii", out, re.M), out
     finally:
         docker_base.stop(box)
 

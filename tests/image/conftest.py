@@ -91,6 +91,15 @@ class Facts:
         return bool(self.get("APP_SOURCE"))
 
     @property
+    def build_tools(self) -> bool:
+        """The spec kept the compiler and headers in the image (stack.build_tools)."""
+        return self.get("BUILD_TOOLS", "0") == "1"
+
+    @property
+    def toolchain(self) -> list[str]:
+        return self.get("TOOLCHAIN").split()
+
+    @property
     def packages(self) -> list[str]:
         return self.get("PACKAGES").split()
 

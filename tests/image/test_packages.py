@@ -4,7 +4,7 @@ import pytest
 pytestmark = [pytest.mark.gate, pytest.mark.fresh_boot]
 
 ALWAYS = [
-    "python3", "python3-venv", "python3-dev", "build-essential", "libpq-dev",
+    "python3", "python3-venv",
     "openssh-server", "nftables", "fail2ban", "python3-systemd", "unattended-upgrades",
     "systemd-timesyncd", "logrotate", "git", "curl", "ca-certificates", "postgresql-client",
 ]
@@ -26,6 +26,29 @@ def expected_packages(facts) -> list[str]:
 def test_stack_packages_installed(host, facts):
     missing = [p for p in expected_packages(facts) if not host.package(p).is_installed]
     assert not missing, f"packages not installed: {missing}"
+
+
+# Beyond the named tools, what they pull in that no runtime package needs.
+COMPILERS = ["gcc", "g++", "cpp", "make", "libc6-dev", "dpkg-dev"]
+
+
+def test_build_tools_only_when_the_spec_keeps_them(host, facts):
+    if not facts.toolchain:
+        pytest.skip("built before djbake recorded its build tools (DJBAKE_TOOLCHAIN)")
+    if facts.build_tools:
+        missing = [p for p in facts.toolchain if not host.package(p).is_installed]
+        assert not missing, f"stack.build_tools is on, but these are not installed: {missing}"
+        assert host.run("command -v cc").rc == 0, "stack.build_tools is on, but there is no C compiler"
+        return
+    # What the spec's `packages:` asks for stays, whatever it is.
+    unwanted = [p for p in facts.toolchain + COMPILERS if p not in facts.packages]
+    present = [p for p in unwanted if host.package(p).is_installed]
+    assert not present, f"build-only packages in a lean image: {present}"
+    dev = host.run("dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n' '*-dev' 2>/dev/null").stdout
+    dev = [line.split()[1] for line in dev.splitlines() if line.startswith("ii") and line.split()[1] not in facts.packages]
+    assert not dev, f"header packages in a lean image: {dev}"
+    if not any(p in facts.packages for p in ("gcc", "build-essential", "clang", "tcc")):
+        assert host.run("command -v cc").rc != 0, "a C compiler is on PATH in a lean image"
 
 
 def test_virtualenv_has_the_pinned_versions(host, facts):
