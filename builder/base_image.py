@@ -17,11 +17,14 @@ Two sources, chosen by the spec's `providers.qemu.source_image`:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -191,24 +194,88 @@ def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, l
     for tool in ("mmdebstrap", "qemu-img", "losetup", "partx", "mkfs.ext4"):
         if not shutil.which(tool):
             raise UserError(f"{tool} is not installed", hint="make deps")
-    started = time.monotonic()
-    log(f"bootstrapping {os_name} base image {target.name} with mmdebstrap (inputs {digest})")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".bootstrap-", dir=target.parent) as tmp:
-        work = Path(tmp)
-        qcow2 = _build(os_name, work, log)
-        digest_file = sha256_file(qcow2)
-        (work / "inputs.json").write_text(json.dumps(inputs(os_name, arch), indent=2, sort_keys=True) + "\n")
-        # Sidecars first, the disk last: the disk's presence means "complete".
-        for suffix in (".vmlinuz", ".initrd"):
-            os.replace(work / f"base{suffix}", target.with_suffix(suffix))
-        os.replace(work / "inputs.json", target.with_suffix(".json"))
-        sums.write_text(f"{digest_file}  {target.name}\n")
-        os.replace(qcow2, target)
+    with _lock(target.parent / ".bootstrap.lock", log):
+        # Another build may have made it while this one waited.
+        if target.exists() and sums.exists() and not rebuild:
+            return Source(str(target), "sha256:" + sums.read_text().split()[0], True, digest, built=False)
+        # Holding the lock, any work directory is an interrupted bootstrap's.
+        for stale in sorted(target.parent.glob(".bootstrap-*")):
+            log(f"removing {stale.name}, left by an interrupted bootstrap")
+            _discard(stale)
+        started = time.monotonic()
+        log(f"bootstrapping {os_name} base image {target.name} with mmdebstrap (inputs {digest})")
+        work = Path(tempfile.mkdtemp(prefix=".bootstrap-", dir=target.parent))
+        try:
+            qcow2 = _build(os_name, work, log)
+            digest_file = sha256_file(qcow2)
+            (work / "inputs.json").write_text(json.dumps(inputs(os_name, arch), indent=2, sort_keys=True) + "\n")
+            # Sidecars first, the disk last: the disk's presence means "complete".
+            for suffix in (".vmlinuz", ".initrd"):
+                os.replace(work / f"base{suffix}", target.with_suffix(suffix))
+            os.replace(work / "inputs.json", target.with_suffix(".json"))
+            sums.write_text(f"{digest_file}  {target.name}\n")
+            os.replace(qcow2, target)
+        finally:
+            _discard(work)
     seconds = time.monotonic() - started
     log(f"base image ready in {seconds:.0f} s: {target}")
     _prune_old(target)
     return Source(str(target), f"sha256:{digest_file}", True, digest, built=True, seconds=seconds)
+
+
+@contextlib.contextmanager
+def _lock(path: Path, log: Log) -> Iterator[None]:
+    """One bootstrap at a time per cache: a second build waits and then finds the base made."""
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("waiting for another build's bootstrap of the base image")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _discard(work: Path) -> None:
+    """Delete a bootstrap's work directory, after releasing what it has mounted and attached.
+
+    Never deletes through a mount: the chroot has the host's /dev bind-mounted."""
+    _release(work)
+    left = _mounts_under(work)
+    if left:
+        raise BuildFailed(f"cannot unmount {left[0]}, so {work} is not deleted: unmount it "
+                          f"(umount -R {left[-1]}), then delete the directory")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _release(work: Path) -> None:
+    """Unmount everything under work (deepest first) and detach loop devices backed by files in it."""
+    for point in _mounts_under(work):
+        _umount(point)
+    listed = subprocess.run(["losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE"],
+                            capture_output=True, text=True)
+    root = os.path.realpath(work) + "/"
+    for line in listed.stdout.splitlines():
+        name, _, back = line.partition(" ")
+        if back.startswith(root):
+            subprocess.run(["partx", "-d", name], capture_output=True)
+            subprocess.run(["losetup", "-d", name], capture_output=True)
+
+
+def _mounts_under(path: Path) -> list[Path]:
+    """Mount points at or below path, deepest first (from /proc/self/mountinfo)."""
+    root = os.path.realpath(path)
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            # The mount point is field 5, with spaces and the like as octal escapes.
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+            if point == root or point.startswith(root + "/"):
+                found.append(Path(point))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
 
 
 def _prune_old(keep: Path) -> None:
@@ -220,12 +287,34 @@ def _prune_old(keep: Path) -> None:
                 other.unlink()
 
 
-def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+def _run(cmd: list[str], input: str | None = None, **kw) -> subprocess.CompletedProcess:
+    """Run one tool of the bootstrap in a process group of its own. Interrupted (Ctrl-C
+    reaches only djbake then), the whole group is stopped, mmdebstrap's apt and dpkg with
+    it, before the work directory is unmounted and deleted."""
+    popen = subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else None,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+    try:
+        out, err = popen.communicate(input)
+    except BaseException:
+        _stop_group(popen)
+        raise
+    proc = subprocess.CompletedProcess(cmd, popen.returncode, out, err)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise BuildFailed(f"{' '.join(cmd[:3])} ... failed ({proc.returncode}):\n{tail}")
     return proc
+
+
+def _stop_group(popen: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM to the group (mmdebstrap cleans up on it), then SIGKILL to whatever is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(popen.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        popen.wait(grace)
+    # Leader gone or not, nothing of its group may outlive the bootstrap.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(popen.pid, signal.SIGKILL)
+    popen.wait()
 
 
 def mbr(total_sectors: int, start: int = PART_START) -> bytes:
