@@ -17,7 +17,6 @@ Two sources, chosen by the spec's `providers.qemu.source_image`:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import hashlib
 import json
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from builder import apt_cache, tables
+from builder import apt_cache, locks, tables
 from builder.errors import BuildFailed, UserError
 from builder.template import ROOT
 
@@ -195,7 +194,8 @@ def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, l
         if not shutil.which(tool):
             raise UserError(f"{tool} is not installed", hint="make deps")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(target.parent / ".bootstrap.lock", log):
+    with locks.exclusive(target.parent / ".bootstrap.lock", "waiting for another build's bootstrap of the base image",
+                         log):
         # Another build may have made it while this one waited.
         if target.exists() and sums.exists() and not rebuild:
             return Source(str(target), "sha256:" + sums.read_text().split()[0], True, digest, built=False)
@@ -222,21 +222,6 @@ def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, l
     log(f"base image ready in {seconds:.0f} s: {target}")
     _prune_old(target)
     return Source(str(target), f"sha256:{digest_file}", True, digest, built=True, seconds=seconds)
-
-
-@contextlib.contextmanager
-def _lock(path: Path, log: Log) -> Iterator[None]:
-    """One bootstrap at a time per cache: a second build waits and then finds the base made."""
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log("waiting for another build's bootstrap of the base image")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _discard(work: Path) -> None:

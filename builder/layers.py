@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from builder import template
+from builder import locks, template
 from builder.base_image import cache_root
 from builder.errors import BuildFailed
 from builder.spec import Spec
@@ -105,7 +105,16 @@ def cached(layer_key: str) -> Path | None:
 
 def ensure(layer_key: str, layer_dir: Path, run_packer: Callable[[Path], None],
            note: Callable[[str], None] = lambda s: None, facts: dict | None = None) -> Layer:
-    """The stack layer for this key: from the cache, or built now with `run_packer(layer_dir)`."""
+    """The stack layer for this key: from the cache, or built now with `run_packer(layer_dir)`.
+
+    One build at a time per key: a second build of the same layer waits and takes the first one's."""
+    with locks.exclusive(cache_dir() / f".stack-{layer_key}.lock",
+                         f"stack layer {layer_key}: another build is making it; waiting", note):
+        return _ensure(layer_key, layer_dir, run_packer, note, facts)
+
+
+def _ensure(layer_key: str, layer_dir: Path, run_packer: Callable[[Path], None],
+            note: Callable[[str], None], facts: dict | None) -> Layer:
     found = cached(layer_key)
     if found is not None:
         note(f"stack layer {layer_key}: cached ({found})")
@@ -140,4 +149,5 @@ def prune(keep: int = KEEP) -> list[Path]:
     for path in gone:
         path.unlink(missing_ok=True)
         path.with_suffix(".json").unlink(missing_ok=True)
+        path.with_name(f".{path.stem}.lock").unlink(missing_ok=True)
     return gone

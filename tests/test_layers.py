@@ -8,6 +8,7 @@ QEMU end-to-end test and `make bench`.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,31 @@ def test_prune_keeps_the_newest(tmp_path, cache):
     layers.prune(keep=2)
     assert sorted(p.name for p in (cache / "layers").glob("*.qcow2")) == ["stack-k3.qcow2", "stack-k4.qcow2"]
     assert sorted(p.name for p in (cache / "layers").glob("*.json")) == ["stack-k3.json", "stack-k4.json"]
+
+
+def test_two_builds_of_one_layer_at_once_make_it_once(tmp_path, cache):
+    """The second build waits for the first (a lock per key) and takes its layer instead of building it again."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    first_calls, second_calls, notes, results = [], [], [], {}
+
+    def slow(layer_dir: Path) -> None:
+        started.set()
+        assert release.wait(10)
+        fake_packer(first_calls)(layer_dir)
+
+    first = threading.Thread(target=lambda: results.update(a=layers.ensure("k9", tmp_path / "a", slow)))
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=lambda: results.update(
+        b=layers.ensure("k9", tmp_path / "b", fake_packer(second_calls), note=notes.append)))
+    second.start()
+    deadline = time.monotonic() + 10
+    while not notes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert notes == ["stack layer k9: another build is making it; waiting"], notes
+    release.set()
+    first.join(10), second.join(10)
+    assert results["a"].built and not results["b"].built and results["b"].path == results["a"].path
+    assert (len(first_calls), len(second_calls)) == (1, 0)
