@@ -69,7 +69,7 @@ fi
 rm -rf /var/log/journal/* /var/log/installer /var/log/cloud-init*.log
 find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
 find /var/log -type f -exec truncate --no-create -s 0 {} +
-# Last: the payload, including this script (bash has already read it).
+# The payload, including this script (bash goes on reading it from the open file).
 rm -rf "${DJBAKE_PAYLOAD:?}"
 sync
 
@@ -80,7 +80,10 @@ sync
 # Cheaper than writing zeros over the free space, which under emulation takes
 # minutes. A disk without discard support is skipped, not an error.
 if ! in_container; then
-    trimmed=$(fstrim --all --verbose 2>&1) || log "fstrim failed: $trimmed"
-    log "free space discarded: ${trimmed:-no filesystem supports discard here}"
+    if trimmed=$(fstrim --all --verbose 2>&1); then
+        log "free space discarded: ${trimmed:-no file system here supports discard}"
+    else
+        log "free space not discarded: $trimmed"
+    fi
 fi
 log "sealed"
