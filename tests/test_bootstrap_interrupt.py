@@ -27,15 +27,16 @@ from builder.template import ROOT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
 
-MARK = "31337"   # the stand-in's child: `sleep 31337`, findable by pgrep
+# The stand-in's child sleeps this long, and is found by it (per test: no failure cascades).
+MARKS = {"SIGINT": "31337", "SIGTERM": "31338"}
 
-FAKE_MMDEBSTRAP = f"""#!/bin/sh
+FAKE_MMDEBSTRAP = """#!/bin/sh
 # Stand-in for mmdebstrap: mount into the root, start a child, wait forever.
 for arg; do case "$arg" in */rootfs) root=$arg ;; esac; done
 mkdir -p "$root/proc" "$root/dev/shm"
 mount -t tmpfs djbake-test-proc "$root/proc"
 mount -t tmpfs djbake-test-shm "$root/dev/shm"
-sleep {MARK} &
+sleep {mark} &
 touch "$FAKE_READY"
 wait
 """
@@ -61,22 +62,26 @@ def _bootstrap(env: dict[str, str]) -> subprocess.Popen:
     # With the CLI's SIGTERM handler (builder/cli.py), as `djbake image` has it.
     code = ("import signal; from builder import base_image, cli; signal.signal(signal.SIGTERM, cli._terminated); "
             "base_image.ensure_bootstrap('debian-12', log=lambda s: print(s, flush=True))")
+    # SIGINT as a user's terminal delivers it, even where this test was started with it ignored
+    # (a shell without job control does that to background commands, and Python keeps it).
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _mounts(under: Path) -> list[str]:
     return [str(p) for p in base_image._mounts_under(under)]
 
 
-def _children() -> list[str]:
-    return subprocess.run(["pgrep", "-af", f"sleep {MARK}"], capture_output=True, text=True).stdout.splitlines()
+def _children(mark: str) -> list[str]:
+    return subprocess.run(["pgrep", "-af", f"sleep {mark}"], capture_output=True, text=True).stdout.splitlines()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_bootstrap_leaves_nothing(tmp_path, sig):
     _needs_tools()
-    env = _env(tmp_path, FAKE_MMDEBSTRAP)
+    mark = MARKS[sig.name]
+    env = _env(tmp_path, FAKE_MMDEBSTRAP.format(mark=mark))
     cache = tmp_path / "cache"
     proc = _bootstrap(env)
     try:
@@ -92,9 +97,12 @@ def test_interrupted_bootstrap_leaves_nothing(tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+            subprocess.run(["pkill", "-f", f"sleep {mark}"], check=False)
+            for point in base_image._mounts_under(cache):
+                subprocess.run(["umount", "-l", str(point)], check=False)
     assert proc.returncode != 0 and "KeyboardInterrupt" in err, err[-2000:]
     assert _mounts(cache) == [], "an interrupted bootstrap left mounts"
-    assert _children() == [], "mmdebstrap's child outlived the bootstrap"
+    assert _children(mark) == [], "mmdebstrap's child outlived the bootstrap"
     assert sorted(p.name for p in (cache / "base").iterdir()) == [".bootstrap.lock"], "work files left"
 
 

@@ -92,7 +92,10 @@ class Run:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, "image", "--provider", "docker", "--spec", str(spec), "--out",
              str(self.out), "--no-verify", "--plain"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # (A shell without job control starts background commands with SIGINT ignored, and
+        # Python then keeps ignoring it: the child gets Ctrl-C as a user's djbake would.)
         self.log = self.out / "tiny-null" / "docker" / "packer.log"
 
     def wait_for(self, text: str, timeout: float = 60) -> None:
