@@ -185,8 +185,13 @@ def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, l
     digest = input_hash(os_name, arch)
     target = cached_path(os_name, digest)
     sums = target.with_suffix(".sha256")
-    if target.exists() and sums.exists() and not rebuild:
-        return Source(str(target), "sha256:" + sums.read_text().split()[0], True, digest, built=False)
+    def cached() -> Source | None:
+        if target.exists() and sums.exists() and not rebuild:
+            return Source(str(target), "sha256:" + sums.read_text().split()[0], True, digest, built=False)
+        return None
+
+    if found := cached():
+        return found
     if os.geteuid() != 0:
         raise UserError("building the bootstrap base image needs root (mmdebstrap, loop devices)",
                         hint="run as root once, or set providers.qemu.source_image to a cloud image")
@@ -197,8 +202,8 @@ def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, l
     with locks.exclusive(target.parent / ".bootstrap.lock", "waiting for another build's bootstrap of the base image",
                          log):
         # Another build may have made it while this one waited.
-        if target.exists() and sums.exists() and not rebuild:
-            return Source(str(target), "sha256:" + sums.read_text().split()[0], True, digest, built=False)
+        if found := cached():
+            return found
         # Holding the lock, any work directory is an interrupted bootstrap's.
         for stale in sorted(target.parent.glob(".bootstrap-*")):
             log(f"removing {stale.name}, left by an interrupted bootstrap")
