@@ -8,7 +8,7 @@ from pathlib import Path
 
 from builder import providers
 from builder.errors import BuildFailed, UserError
-from builder.template import ROOT
+from builder.paths import ROOT
 
 DEFAULT_SPEC = ROOT / "images" / "django-web.yaml"
 
@@ -61,7 +61,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from builder import packer, render
+    from builder.bake import packer, render
 
     s = _load_spec(args)
     names = _provider_list(args.provider)
@@ -72,7 +72,7 @@ def cmd_render(args) -> int:
 
 
 def _packer_or_none():
-    from builder import packer
+    from builder.bake import packer
 
     try:
         return packer.find()
@@ -81,7 +81,7 @@ def _packer_or_none():
 
 
 def cmd_validate(args) -> int:
-    from builder import packer, render
+    from builder.bake import packer, render
 
     s = _load_spec(args)
     names = _provider_list(args.provider)
@@ -101,7 +101,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_images(args) -> int:
-    from builder import catalog
+    from builder.catalog import store as catalog
 
     cat = catalog.Catalog()
     if args.show:
@@ -130,7 +130,7 @@ def _print_entry(e) -> None:
     """Everything recorded about one image, for people; the timings as a table."""
     import datetime as dt
 
-    from builder import progress
+    from builder.bake import progress
 
     fields = dict(e.__dict__)
     timings = fields.pop("timings") or {}
@@ -146,7 +146,7 @@ def _print_entry(e) -> None:
 
 
 def cmd_latest(args) -> int:
-    from builder import catalog
+    from builder.catalog import store as catalog
 
     from builder import regions
 

@@ -19,12 +19,11 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from builder import packer as packer_mod
+from builder.bake import packer as packer_mod
 from builder import providers
 from builder.errors import UserError
-from builder.template import ROOT
+from builder import paths
 
-BUILD_DIR = ROOT / "build"
 WARN_FREE_GB = 20.0   # a qemu build: base image cache, a 10 GB sparse disk, compressed output, wheels
 FAIL_FREE_GB = 5.0    # below this a local build fails part-way
 LOCAL = ("qemu", "docker")
@@ -128,7 +127,7 @@ def check_qemu() -> list[Check]:
 
 def _accel():
     try:
-        return importlib.import_module("builder.accel")
+        return importlib.import_module("builder.qemu.accel")
     except ModuleNotFoundError as e:
         if e.name != "builder.accel":
             raise
@@ -146,7 +145,7 @@ def check_kvm(probe: bool = True) -> Check:
     accel = _accel()
     if accel is None:
         return Check("kvm", "warn", f"/dev/kvm {node}; the boot probe is not run (this djbake has no "
-                     "builder/accel.py), so builds use TCG software emulation (a full build about 10 min)",
+                     "builder/qemu/accel.py), so builds use TCG software emulation (a full build about 10 min)",
                      "to try KVM anyway: export DJBAKE_ACCELERATOR=kvm", qemu)
     if not probe:
         return Check("kvm", "info", f"/dev/kvm {node}; boot probe skipped (--no-probe): a build probes "
@@ -206,7 +205,7 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def free_gb(path: Path = BUILD_DIR) -> float:
+def free_gb(path: Path = paths.BUILD_DIR) -> float:
     return shutil.disk_usage(_existing(path)).free / 1024 ** 3
 
 
@@ -216,7 +215,7 @@ def _thresholds() -> tuple[float, float]:
     return max(WARN_FREE_GB, fail), fail
 
 
-def check_disk(path: Path = BUILD_DIR) -> Check:
+def check_disk(path: Path = paths.BUILD_DIR) -> Check:
     warn, fail = _thresholds()
     free = free_gb(path)
     where = _existing(path)
@@ -231,7 +230,7 @@ def check_disk(path: Path = BUILD_DIR) -> Check:
     return Check("disk space", "ok", text, needed_by=needed)
 
 
-def require_disk(path: Path = BUILD_DIR) -> None:
+def require_disk(path: Path = paths.BUILD_DIR) -> None:
     """For the pipeline: stop before a local build when the disk is too full."""
     c = check_disk(path)
     if c.status == "fail":
@@ -309,7 +308,7 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
-def run(targets: list[str] | None = None, probe: bool = True, build_dir: Path = BUILD_DIR) -> Report:
+def run(targets: list[str] | None = None, probe: bool = True, build_dir: Path = paths.BUILD_DIR) -> Report:
     wanted = frozenset(targets or ["qemu"])
     checks, _ = check_packer()
     checks += check_qemu()
@@ -321,7 +320,7 @@ def run(targets: list[str] | None = None, probe: bool = True, build_dir: Path = 
     return Report(checks, wanted)
 
 
-def preflight(provider_name: str, build_dir: Path = BUILD_DIR) -> None:
+def preflight(provider_name: str, build_dir: Path = paths.BUILD_DIR) -> None:
     """Before a build: the doctor's checks that matter for this provider, as one UserError (exit 2).
 
     Fast (no KVM probe, the Docker engine only for docker): missing

@@ -173,5 +173,5 @@ PACKER_PLUGINS = {
 
 # Ubuntu 24.04 minimal cloud image (amd64 .img, compressed qcow2) as published
 # on https://cloud-images.ubuntu.com/minimal/releases/noble/release/ : 227 MiB.
-# The benchmark compares our image's size against it (builder/bench.py).
+# The benchmark compares our image's size against it (builder/bench/report.py).
 UBUNTU_MINIMAL_MIB = 227

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import render, spec as spec_mod, stack
+from builder.bake import render, stack
+from builder import spec as spec_mod
 from builder.errors import SpecError
 from tests.test_cli_errors import djbake, one_line_error
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import apt_cache
-from builder.template import ROOT
+from builder.bake import apt_cache
+from builder.paths import ROOT
 
 SCRIPTS = ROOT / "scripts"
 
@@ -111,7 +111,8 @@ def test_traffic_reads_fetched_and_served_bytes(tmp_path):
 
 
 def test_rendered_templates_carry_the_variable_not_an_address(tmp_path):
-    from builder import render, spec, template
+    from builder.bake import render, template
+    from builder import spec
 
     s = spec.load(ROOT / "tests" / "specs" / "golden.yaml")
     qemu, aws = render.render(s, ["qemu", "aws"], None, base=tmp_path)
@@ -139,7 +140,7 @@ def test_a_second_build_gets_its_packages_from_the_cache(tmp_path):
     subprocess.run(["bash", str(SCRIPTS / "host" / "start-dockerd.sh")], check=True)
     import docker
 
-    from builder import docker_base
+    from builder.docker import base_image as docker_base
 
     client = docker.from_env()
     base = docker_base.ensure("debian-12", client=client, log=lambda s: None)

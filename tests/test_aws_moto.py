@@ -142,7 +142,7 @@ def test_bake_verify_copy_select_launch_prune(emulator):
 
     # The catalog has one verified entry per region and build, with that AMI id, and the
     # in-build verification ran the fresh-boot suite (counts recorded).
-    from builder import catalog
+    from builder.catalog import store as catalog
 
     entries = catalog.Catalog(Path(env["DJBAKE_CATALOG"])).query(provider="aws", image="django-aws-test")
     assert {(e.region, e.artifact) for e in entries} == {(r, a) for made in amis for r, a in made.items()}

@@ -17,10 +17,12 @@ import sys
 
 import pytest
 
-from builder import catalog, cli, packer, pipeline, providers, render, spec
+from builder.catalog import store as catalog
+from builder import cli, providers, spec
+from builder.bake import packer, pipeline, render
 from builder.providers import azure
 from builder.providers.base import BuildContext, Verification
-from builder.template import ROOT
+from builder.paths import ROOT
 
 SUB = "3f2b0c2e-8d1e-4c7a-9a51-0c6f7d1e2a10"
 BUILD_ID = "20261128120000-a1b2c3"

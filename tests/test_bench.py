@@ -18,11 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from builder import (bench, bench_chart, bench_probe, bench_run, bench_targets, cli, gate, layers, progress, render,
-                     spec, tables, vm, wheelhouse)
+from builder.bench import chart as bench_chart, probe as bench_probe, report as bench, run as bench_run
+from builder.bench import targets as bench_targets
+from builder import cli, spec, tables
+from builder.bake import gate, layers, progress, render, wheelhouse
+from builder.qemu import vm
 from builder.errors import BuildFailed
-from builder.progress import Timing
-from builder.template import ROOT
+from builder.bake.progress import Timing
+from builder.paths import ROOT
 
 SPEC = ROOT / "images" / "django-web.yaml"
 
@@ -310,7 +313,7 @@ def test_wait_http_counts_until_200_and_fails_naming_the_last_status():
 
 
 def test_null_template_validates_with_real_packer(tmp_path):
-    from builder import packer as packer_mod
+    from builder.bake import packer as packer_mod
 
     try:
         pk = packer_mod.find()

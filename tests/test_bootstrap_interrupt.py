@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import base_image
-from builder.template import ROOT
+from builder.qemu import base_image
+from builder.paths import ROOT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
 
@@ -60,7 +60,7 @@ def _needs_tools():
 
 def _bootstrap(env: dict[str, str]) -> subprocess.Popen:
     # With the CLI's SIGTERM handler (builder/cli.py), as `djbake image` has it.
-    code = ("import signal; from builder import base_image, cli; signal.signal(signal.SIGTERM, cli._terminated); "
+    code = ("import signal; from builder import cli; from builder.qemu import base_image; signal.signal(signal.SIGTERM, cli._terminated); "
             "base_image.ensure_bootstrap('debian-12', log=lambda s: print(s, flush=True))")
     # SIGINT as a user's terminal delivers it, even where this test was started with it ignored
     # (a shell without job control does that to background commands, and Python keeps it).

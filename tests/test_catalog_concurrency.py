@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import catalog
+from builder.catalog import store as catalog
 
 WRITERS = 6
 BUILDS_PER_WRITER = 8

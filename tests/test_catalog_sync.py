@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import catalog
+from builder.catalog import store as catalog
 from builder.commands import catalog as sync
 
 DJBAKE = str(Path(sys.executable).with_name("djbake"))

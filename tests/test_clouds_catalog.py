@@ -11,9 +11,11 @@ import shlex
 
 import pytest
 
-from builder import catalog, cli, pipeline, providers, spec
+from builder.catalog import store as catalog
+from builder import cli, providers, spec
+from builder.bake import pipeline
 from builder.providers.base import BuildContext
-from builder.template import ROOT
+from builder.paths import ROOT
 
 SPEC = spec.load(ROOT / "images" / "django-web.yaml")
 

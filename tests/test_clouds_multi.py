@@ -13,7 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from builder import cli, multi, pipeline, progress, spec
+from builder import cli, spec
+from builder.bake import multi, pipeline, progress
 from builder.errors import BuildFailed, UserError
 from builder.providers.base import Verification
 

@@ -49,7 +49,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builder.template import ROOT
+from builder.paths import ROOT
 
 pytestmark = pytest.mark.docker
 
@@ -125,7 +125,7 @@ def test_image_builds_gates_and_verifies(built_image):
 
 def test_deploy_sample_project(engine, built_image):
     """What user-data does at VM creation: djbake-deploy a tarball; the project answers through nginx."""
-    from builder import docker_base
+    from builder.docker import base_image as docker_base
 
     proc, _ = built_image
     if proc.returncode != 0:
@@ -174,7 +174,7 @@ def test_deploy_sample_project(engine, built_image):
 
 
 def test_app_baked_from_a_local_path_answers_on_a_fresh_container(engine, app_image):
-    from builder import docker_base
+    from builder.docker import base_image as docker_base
 
     proc, build_dir = app_image
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -307,7 +307,7 @@ def example_deploy(name: str, source: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def deploy_box(engine, built_image):
-    from builder import docker_base
+    from builder.docker import base_image as docker_base
 
     proc, build_dir = built_image
     if proc.returncode != 0:
@@ -357,7 +357,8 @@ stack:
 
 def test_broken_script_fails_the_gate_naming_the_check(engine, tmp_path, monkeypatch):
     """An nginx config error left by a script (nginx keeps running the old one) must stop the build at the gate."""
-    from builder import pipeline, spec as spec_mod, template
+    from builder.bake import pipeline, template
+    from builder import spec as spec_mod
     from builder.errors import BuildFailed
 
     scripts = tmp_path / "scripts"

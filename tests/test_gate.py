@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import gate
+from builder.bake import gate
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="3">

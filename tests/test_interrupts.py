@@ -35,7 +35,8 @@ pytestmark = pytest.mark.skipif(not PACKER, reason="packer is not installed (mak
 CHILD = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path
-    from builder import cli, pipeline, render, template
+    from builder import cli
+    from builder.bake import pipeline, render, template
 
     stage, marker = os.environ["STAGE"], os.environ["MARKER"]
 

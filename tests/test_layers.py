@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import layers, render, spec, template
+from builder.bake import layers, render, template
+from builder import spec
 from builder.errors import BuildFailed
 
 HERE = Path(__file__).parent

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder import plugin_schema, providers, spec
+from builder.bake import plugin_schema
+from builder import providers, spec
 
 SPEC = spec.load(Path(__file__).parent / "specs" / "golden.yaml")
 

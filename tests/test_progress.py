@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from builder import progress
-from builder.runner import Event, Result, parse_line
+from builder.bake import progress
+from builder.bake.runner import Event, Result, parse_line
 
 # `packer build -machine-readable` of Debian's Packer 1.6.6, docker builder:
 # an inline shell, scripts a.sh (sleeps 2 s) and b.sh (1 s), a shell-local

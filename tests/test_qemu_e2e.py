@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from builder import catalog, verify, vm
-from builder.base_image import sha256_file
-from builder.template import ROOT
+from builder.catalog import store as catalog
+from builder.qemu import fresh_boot, vm
+from builder.digest import sha256_file
+from builder.paths import ROOT
 
 pytestmark = pytest.mark.vm
 
@@ -97,7 +98,7 @@ def test_launch_boots_the_latest_image_with_user_data_and_serves_http(baked, env
         http_port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", proc.stdout).group(1))
         state = json.loads((Path(env["DJBAKE_VMS"]) / name / "vm.json").read_text())
         assert vm.pid_alive(state["pid"])
-        assert verify.wait_http(http_port) == 200
+        assert fresh_boot.wait_http(http_port) == 200
         machine = vm.VM(name, Path(state["directory"]) / "disk.qcow2", None, ssh_port=state["ssh_port"],
                         workdir=Path(state["directory"]), pid=state["pid"])
         out = machine.ssh(state["user"], Path(state["key"]), "cat /etc/djbake-launch-test")

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builder import accel, base_image, pipeline, providers, spec, stack, verify, vm, wheelhouse
+from builder.qemu import accel, base_image, fresh_boot, vm
+from builder.bake import pipeline, stack, wheelhouse
+from builder import digest, providers, spec
 from builder.errors import BuildFailed, UserError
 from builder.providers import base
 from builder.providers.base import BuildContext
@@ -139,7 +141,7 @@ def test_source_without_bootstrap_is_the_cloud_image_from_the_table(tmp_path):
     disk = tmp_path / "my.qcow2"
     disk.write_bytes(b"x")
     local = base_image.resolve(SPEC, str(disk))
-    assert local.url == str(disk) and local.checksum == "sha256:" + base_image.sha256_file(disk)
+    assert local.url == str(disk) and local.checksum == "sha256:" + digest.sha256_file(disk)
     with pytest.raises(UserError, match="no such file"):
         base_image.resolve(SPEC, str(tmp_path / "missing.qcow2"))
 
@@ -269,10 +271,10 @@ def test_build_seed_creates_the_build_user_with_the_per_build_key(tmp_path, monk
 
 
 def test_verification_seed_applies_a_marker_through_user_data():
-    data = verify.seed_config("ssh-ed25519 AAAA verify", "tok")
+    data = fresh_boot.seed_config("ssh-ed25519 AAAA verify", "tok")
     assert data["users"][0]["name"] == "verify"
     (marker,) = data["write_files"]
-    assert marker["path"] == verify.MARKER and marker["content"] == "tok\n"
+    assert marker["path"] == fresh_boot.MARKER and marker["content"] == "tok\n"
 
 
 def test_users_cloud_config_is_merged_with_ours():
@@ -367,15 +369,15 @@ def _facts(n: str) -> dict[str, str]:
 
 
 def test_two_boots_must_differ_in_identity_and_secrets():
-    checks = verify.compare(_facts("1"), _facts("2"), ("t1", "t2"), "postgresql")
+    checks = fresh_boot.compare(_facts("1"), _facts("2"), ("t1", "t2"), "postgresql")
     assert all(c["ok"] for c in checks.values()), checks
-    same = verify.compare(_facts("1"), _facts("1"), ("t1", "t1"), "postgresql")
+    same = fresh_boot.compare(_facts("1"), _facts("1"), ("t1", "t1"), "postgresql")
     failed = {name for name, c in same.items() if not c["ok"]}
     assert failed == {"machine_id_differs", "host_keys_differ", "secret_key_differs", "db_password_differs"}
-    empty = dict(_facts("2"), secret_key=verify.EMPTY_LINE_SHA256)
-    assert not verify.compare(_facts("1"), empty, ("t1", "t2"), "none")["secret_key_differs"]["ok"]
-    assert "db_password_differs" not in verify.compare(_facts("1"), _facts("2"), ("t1", "t2"), "none")
-    assert not verify.compare(_facts("1"), _facts("2"), ("t1", "wrong"), "none")["user_data_applied"]["ok"]
+    empty = dict(_facts("2"), secret_key=fresh_boot.EMPTY_LINE_SHA256)
+    assert not fresh_boot.compare(_facts("1"), empty, ("t1", "t2"), "none")["secret_key_differs"]["ok"]
+    assert "db_password_differs" not in fresh_boot.compare(_facts("1"), _facts("2"), ("t1", "t2"), "none")
+    assert not fresh_boot.compare(_facts("1"), _facts("2"), ("t1", "wrong"), "none")["user_data_applied"]["ok"]
 
 
 def test_vm_command_uses_snapshot_and_forwards_ssh_and_http(tmp_path):

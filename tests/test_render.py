@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import packer, providers, render, spec, stack, template
+from builder.bake import packer, render, stack, template
+from builder import providers, spec
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
@@ -141,7 +142,7 @@ def test_specs_in_images_carry_schema_line_and_validate():
 
 def test_a_failed_runs_output_is_cleared_before_the_next_build(tmp_path):
     """Packer refuses to validate or build while a previous run's output directory exists."""
-    from builder import pipeline
+    from builder.bake import pipeline
 
     for rel in ("output", f"{template.LAYER_DIR}/output"):
         (tmp_path / "django-web" / "qemu" / rel).mkdir(parents=True)

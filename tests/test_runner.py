@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import runner
+from builder.bake import runner
 
 PACKER = shutil.which("packer")
 needs_packer = pytest.mark.skipif(PACKER is None, reason="packer is not installed (make deps)")
@@ -104,7 +104,7 @@ def test_sigterm_is_forwarded_and_packer_cleans_up(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from builder import runner
+        from builder.bake import runner
         r = runner.PackerRunner({PACKER!r}, Path({str(tmp_path / 'packer.log')!r}))
         res = r.build(Path({str(d)!r}))
         print("rc", res.returncode, "interrupted", res.interrupted, flush=True)

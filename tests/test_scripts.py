@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from builder import stack
-from builder.template import ROOT
+from builder.bake import stack
+from builder.paths import ROOT
 
 SCRIPTS = ROOT / "scripts"
 GUEST = sorted(p for p in SCRIPTS.glob("*.sh"))
@@ -74,7 +74,8 @@ def test_apt_installs_go_through_the_retry_wrapper():
 
 
 def test_payload_has_lib_and_files(tmp_path):
-    from builder import spec as spec_mod, template
+    from builder import spec as spec_mod
+    from builder.bake import template
 
     spec = spec_mod.load(ROOT / "images" / "django-web.yaml")
     template._copy_payload(spec, tmp_path)

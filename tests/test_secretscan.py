@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from builder import catalog, runner, secretscan
+from builder.catalog import store as catalog
+from builder.bake import runner
+from builder import secretscan
 from builder.cli import main
 from builder.providers import PROVIDERS
 

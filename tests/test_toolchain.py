@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from builder import tables
-from builder.template import ROOT
+from builder.paths import ROOT
 
 LIB = ROOT / "scripts" / "lib.sh"
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import packer, plugin_schema, providers, render, spec
+from builder.bake import packer, plugin_schema, render
+from builder import providers, spec
 
 HERE = Path(__file__).parent
 SPEC = spec.load(HERE / "specs" / "golden.yaml")

@@ -86,8 +86,8 @@ def random_password() -> str:
 
 
 def run_suite(host: str, port: int, user: str, key_file: Path, log_dir: Path | None = None):
-    """The image's testinfra suite over SSH (builder/gate.py), as the fresh-boot verification."""
-    from builder import gate
+    """The image's testinfra suite over SSH (builder/bake/gate.py), as the fresh-boot verification."""
+    from builder.bake import gate
 
     return gate.run_suite(host=host, port=port, user=user, key_file=str(key_file), log_dir=log_dir,
                           fresh_boot=True, name="fresh-boot")

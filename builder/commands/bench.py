@@ -1,19 +1,19 @@
-"""`djbake bench`: the benchmark report (builder/bench_run.py measures, builder/bench.py reports)."""
+"""`djbake bench`: the benchmark report (builder/bench/run.py measures, builder/bench/report.py reports)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from builder import progress
+from builder.bake import progress
 from builder.errors import UserError
-from builder.template import ROOT
+from builder.paths import ROOT
 
 PROVIDERS = ("qemu", "docker")
 
 
 def write_outputs(doc: dict, directory: Path) -> list[Path]:
     """results.json, steps.png and report.md from a results document."""
-    from builder import bench, bench_chart
+    from builder.bench import report as bench, chart as bench_chart
 
     builds = {name: b["timings"] for name, b in (doc.get("builds") or {}).items() if b.get("timings")}
     written = []
@@ -27,7 +27,7 @@ def write_outputs(doc: dict, directory: Path) -> list[Path]:
 
 
 def cmd_bench(args) -> int:
-    from builder import bench_run
+    from builder.bench import run as bench_run
     from builder.cli import _spec_path
 
     directory = Path(args.out)

@@ -23,7 +23,7 @@ MUTABLE = ("verified", "verification", "state", "timings", "extra")
 
 
 def _catalog(args):
-    from builder import catalog
+    from builder.catalog import store as catalog
 
     return catalog.Catalog(Path(args.catalog) if args.catalog else None)
 
@@ -42,7 +42,7 @@ def export_entries(entries) -> dict:
 
 
 def read_export(path: Path) -> list:
-    from builder.catalog import Entry
+    from builder.catalog.store import Entry
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def _cmd(args) -> int:
-    from builder import gate
+    from builder.bake import gate
 
     return gate.cmd_gate(args)
 

@@ -1,14 +1,15 @@
-"""`djbake image`: bake, gate, verify and record an image (builder/pipeline.py)."""
+"""`djbake image`: bake, gate, verify and record an image (builder/bake/pipeline.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from builder import progress, providers
+from builder.bake import progress
+from builder import providers
 from builder.errors import BuildFailed
 
 
 def cmd_image(args) -> int:
-    from builder import pipeline
+    from builder.bake import pipeline
     from builder.cli import _load_spec
 
     spec = _load_spec(args)
@@ -28,8 +29,8 @@ def cmd_image(args) -> int:
 
 
 def _many(args, spec) -> int:
-    """Several providers in parallel (builder/multi.py), then a summary table."""
-    from builder import multi
+    """Several providers in parallel (builder/bake/multi.py), then a summary table."""
+    from builder.bake import multi
 
     names = multi.parse(args.provider, spec)
     with progress.from_args(args) as view:

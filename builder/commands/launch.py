@@ -1,4 +1,4 @@
-"""`djbake launch`: boot a VM from the newest verified image (qemu: a local VM, builder/launch.py)."""
+"""`djbake launch`: boot a VM from the newest verified image (qemu: a local VM, builder/qemu/launch.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,8 @@ from builder.errors import UserError
 
 
 def cmd_launch(args) -> int:
-    from builder import catalog, launch
+    from builder.catalog import store as catalog
+    from builder.qemu import launch
 
     provider = providers.get(args.provider).name
     if provider != "qemu":
@@ -45,7 +46,7 @@ def cmd_launch(args) -> int:
 
 def _launch_cloud(args, provider: str) -> int:
     """A cloud VM from the newest verified image in --region, through the provider's launch() hook."""
-    from builder import catalog
+    from builder.catalog import store as catalog
     from builder.cli import _load_spec
 
     spec = _load_spec(args)

@@ -7,7 +7,8 @@ The catalog follows: pruned images get state `deregistered`.
 """
 from __future__ import annotations
 
-from builder import catalog, providers
+from builder.catalog import store as catalog
+from builder import providers
 from builder.errors import UserError
 
 

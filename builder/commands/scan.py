@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder import catalog, secretscan
+from builder import secretscan
 from builder.errors import BuildFailed, UserError
-from builder.template import ROOT
+from builder.paths import ROOT, catalog_path
 
 
 def default_paths() -> list[Path]:
     paths = [ROOT / "build"]
-    cat = catalog.default_path()
+    cat = catalog_path()
     if cat.exists() and not cat.resolve().is_relative_to(paths[0].resolve()):
         paths.append(cat)
     return [p for p in paths if p.exists()]

@@ -9,7 +9,9 @@ from builder.errors import BuildFailed, UserError
 
 
 def cmd_verify(args) -> int:
-    from builder import catalog, render, spec as spec_mod
+    from builder.catalog import store as catalog
+    from builder.bake import render
+    from builder import spec as spec_mod
     from builder.cli import _spec_path
     from builder.providers.base import BuildContext
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs inside the chroot of the bootstrapped Debian base (builder/base_image.py)
+# Runs inside the chroot of the bootstrapped Debian base (builder/qemu/base_image.py)
 # after mmdebstrap, with the root filesystem mounted as / and the disk at
 # $DJBAKE_DISK. It turns a bare rootfs into what a cloud image is: it boots
 # from its own disk, gets an address by DHCP, and takes users and keys from

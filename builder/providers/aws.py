@@ -110,7 +110,7 @@ class Provider(base.Provider):
                 src["deprecate_at"] = f'${{timeadd(timestamp(), "{self.spec.lifetime_days * 24}h")}}'
         return src
 
-    # -- build hooks (builder/pipeline.py) -------------------------------------
+    # -- build hooks (builder/bake/pipeline.py) -------------------------------------
     def _from_template(self) -> bool:
         """Packer >= 1.7 sets IMDSv2 and deprecation in the template; 1.6.x leaves them to djbake."""
         return self.packer_version >= (1, 7, 0)

@@ -17,7 +17,7 @@ from builder import regions as regions_mod
 from builder import tables
 
 if TYPE_CHECKING:
-    from builder.progress import Build
+    from builder.bake.progress import Build
     from builder.spec import Spec
 
 
@@ -61,10 +61,10 @@ class Provider:
     credentials: ClassVar[tuple[Credential, ...]] = ()
     # "ssh": the gate reaches the build VM over SSH; "docker": through the engine.
     gate_transport: ClassVar[str] = "ssh"
-    # Builds on a cached stack-layer disk (builder/layers.py, stack.STACK_LAYER):
+    # Builds on a cached stack-layer disk (builder/bake/layers.py, stack.STACK_LAYER):
     # the template then runs only the image layer's scripts.
     layered: ClassVar[bool] = False
-    # Local builds fetch packages through the host's apt cache (builder/apt_cache.py).
+    # Local builds fetch packages through the host's apt cache (builder/bake/apt_cache.py).
     uses_apt_cache: ClassVar[bool] = False
     # The builder talks to the cloud already during `packer validate`
     # (openstack authenticates): without credentials only syntax is checked.
@@ -148,7 +148,7 @@ class Provider:
         """Post-processors after the manifest (e.g. docker-tag)."""
         return []
 
-    # -- build hooks (`djbake image`, builder/pipeline.py) -----------------
+    # -- build hooks (`djbake image`, builder/bake/pipeline.py) -----------------
     # The pipeline calls them in this order; the defaults suit a provider
     # whose template needs nothing from the host and whose image cannot be
     # booted here.

@@ -1,7 +1,7 @@
 """Local container image (Packer builder docker): the fast loop for script authors.
 
 The build container runs systemd as PID 1 (the base image from
-builder/docker_base.py), so the stack scripts enable and start services as
+builder/docker/base_image.py), so the stack scripts enable and start services as
 on a VM and the in-build gate tests a running system. Verification runs the
 committed image three ways: without booting (the `sealed` tests: nothing
 per-VM in the image), and as two freshly booted containers (`fresh_boot`
@@ -14,6 +14,7 @@ import json
 import time
 
 from builder.providers import base
+from builder.docker import client as docker_client
 
 
 class Provider(base.Provider):
@@ -25,7 +26,7 @@ class Provider(base.Provider):
     uses_apt_cache = True
 
     def source(self) -> dict:
-        from builder import docker_base
+        from builder.docker import base_image as docker_base
 
         return {
             "image": self.settings.source_image or self.os_image()["image"],
@@ -52,7 +53,7 @@ class Provider(base.Provider):
     # -- build hooks ------------------------------------------------------
     def prepare(self, ctx: base.BuildContext) -> None:
         """The base image must exist locally: no registry can be reached."""
-        from builder import docker_base
+        from builder.docker import base_image as docker_base
 
         if self.settings.source_image:
             return  # the user's own image; Packer says so if it is missing
@@ -79,10 +80,11 @@ class Provider(base.Provider):
 
 def verify_image(image: str, workdir, note=print) -> dict[str, dict]:
     """Sealed checks, then two fresh boots of image (one at a time: 2 cores), then their comparison."""
-    from builder import docker_base, gate
+    from builder.docker import base_image as docker_base
+    from builder.bake import gate
 
     workdir.mkdir(parents=True, exist_ok=True)
-    client = docker_base._client()
+    client = docker_client.connect()
     checks: dict[str, dict] = {}
 
     # 1. The image as captured: PID 1 is not systemd, nothing has booted.

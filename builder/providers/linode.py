@@ -44,7 +44,7 @@ class Provider(base.Provider):
     def extra_variables(self) -> dict[str, dict]:
         return {"linode_image_regions": {"type": "list(string)", "default": self.regions}}
 
-    # -- build hooks (builder/pipeline.py) -----------------------------------
+    # -- build hooks (builder/bake/pipeline.py) -----------------------------------
     def packer_variables(self, ctx: base.BuildContext) -> dict[str, str]:
         return {"linode_image_regions": json.dumps(self.regions[:1])}
 

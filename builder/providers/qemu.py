@@ -1,20 +1,20 @@
 """Local QEMU image (Packer builder qemu): a qcow2 from a cloud image or a bootstrapped base.
 
 The default provider: it needs no cloud account. prepare() gets the base
-disk (builder/base_image.py), makes a per-build SSH key pair and the NoCloud
+disk (builder/qemu/base_image.py), makes a per-build SSH key pair and the NoCloud
 seed that lets cloud-init create the build user with it, and picks the
-accelerator (builder/accel.py). After the build the qcow2 is moved out of
+accelerator (builder/qemu/accel.py). After the build the qcow2 is moved out of
 the build directory into build/images/, booted fresh twice and tested
-(builder/verify.py).
+(builder/fresh_boot.py).
 """
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from pydantic import Field
 
+from builder import paths
 from builder.providers import base
 
 BUILD_USER = "djbake"
@@ -34,7 +34,7 @@ def _placeholders() -> dict[str, str]:
         tmp = Path(tempfile.mkdtemp(prefix="djbake-validate-"))
         atexit.register(shutil.rmtree, tmp, True)
         (tmp / "seed").mkdir()
-        from builder import vm
+        from builder.qemu import vm
 
         for name in ("seed/user-data", "seed/meta-data", "base.qcow2"):
             (tmp / name).touch()
@@ -43,12 +43,6 @@ def _placeholders() -> dict[str, str]:
         _PLACEHOLDERS.update({"qemu_source": str(tmp / "base.qcow2"), "qemu_source_checksum": empty,
                               "qemu_seed_dir": str(tmp / "seed"), "ssh_key_file": str(tmp / KEY_FILE)})
     return dict(_PLACEHOLDERS)
-
-
-def images_dir() -> Path:
-    """Where finished qcow2 images are kept (outside build/<image>/, which `make clean` removes)."""
-    root = Path(__file__).resolve().parent.parent.parent
-    return Path(os.environ.get("DJBAKE_IMAGES") or root / "build" / "images")
 
 
 class Settings(base.ProviderSettings):
@@ -122,7 +116,7 @@ class Provider(base.Provider):
 
     # -- build hooks -----------------------------------------------------
     def prepare(self, ctx: base.BuildContext) -> None:
-        from builder import accel, base_image, vm
+        from builder.qemu import accel, base_image, vm
 
         with ctx.step("base image"):
             source = base_image.resolve(self.spec, self.settings.source_image, log=ctx.note)
@@ -160,7 +154,7 @@ class Provider(base.Provider):
         }
 
     def artifacts(self, builds: list[dict], ctx: base.BuildContext) -> list[tuple[str, str]]:
-        """Move each run's qcow2 out of the build directory into images_dir(); the path is the id."""
+        """Move each run's qcow2 out of the build directory into paths.images_dir(); the path is the id."""
         out = []
         for build in builds:
             for f in build.get("files") or []:
@@ -170,20 +164,20 @@ class Provider(base.Provider):
                     continue
                 version = ctx.provenance.get("image_version", "dev")
                 build_id = ctx.provenance.get("build_id", "0")
-                dest = images_dir() / self.spec.name / f"{self.spec.name}-{version}-{build_id}.qcow2"
+                dest = paths.images_dir() / self.spec.name / f"{self.spec.name}-{version}-{build_id}.qcow2"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(produced), dest)
                 out.append((self.regions[0], str(dest)))
         return out
 
     def verify(self, artifacts: list[tuple[str, str]], ctx: base.BuildContext) -> base.Verification:
-        from builder import verify
+        from builder.qemu import fresh_boot
 
         (region, path), = artifacts
-        return verify.fresh_boot(Path(path), self.spec, ctx.build_dir / "verify",
+        return fresh_boot.fresh_boot(Path(path), self.spec, ctx.build_dir / "verify",
                                  accelerator=ctx.state.get("accelerator"), note=ctx.note)
 
     def cleanup(self, ctx: base.BuildContext) -> None:
-        from builder import vm
+        from builder.qemu import vm
 
         vm.delete_key(ctx.build_dir / KEY_FILE)

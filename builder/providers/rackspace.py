@@ -80,7 +80,7 @@ class Provider(base.Provider):
             src["networks"] = list(s.networks)
         return src
 
-    # -- build hooks (builder/pipeline.py) -----------------------------------
+    # -- build hooks (builder/bake/pipeline.py) -----------------------------------
     # Packer's artifact id is the Glance image UUID in the first region (the base default).
     def _connect(self, region: str | None = None):
         from builder.clouds import openstack

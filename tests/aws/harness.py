@@ -163,7 +163,7 @@ class Relay(threading.Thread):
 
 def standin_image(client) -> str:
     """The stand-in image: the docker base + sshd + boot.sh; rebuilt only when its inputs change."""
-    from builder import docker_base
+    from builder.docker import base_image as docker_base
 
     base = docker_base.ensure("debian-12", client=client)
     digest = hashlib.sha256(base.input_hash.encode())

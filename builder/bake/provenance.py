@@ -8,7 +8,7 @@ import subprocess
 
 from builder import __version__
 from builder.spec import Spec
-from builder.template import ROOT
+from builder.paths import ROOT
 
 
 def _git(*args: str) -> str:

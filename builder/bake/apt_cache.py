@@ -3,7 +3,7 @@
 apt-cacher-ng (started by scripts/host/start-apt-cache.sh, `make apt-cache`;
 `make image` starts it) caches every .deb and index a local build fetches,
 so a rebuild, a fresh bootstrap or a second image downloads nothing the
-host already has. The wheelhouse (builder/wheelhouse.py) does the same for
+host already has. The wheelhouse (builder/bake/wheelhouse.py) does the same for
 Python packages.
 
 A build uses the cache only when it answers at the address its guest will
@@ -20,6 +20,9 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from builder import paths
+from builder.docker import client
 
 VARIABLE = "apt_proxy"
 
@@ -41,9 +44,7 @@ def answers(host: str, timeout: float = 2.0) -> bool:
 def docker_gateway() -> str | None:
     """The default bridge's gateway: where a docker build's container reaches the host."""
     try:
-        from builder import docker_base
-
-        config = docker_base._client().networks.get("bridge").attrs["IPAM"]["Config"]
+        config = client.connect().networks.get("bridge").attrs["IPAM"]["Config"]
         return next((c["Gateway"] for c in config if c.get("Gateway")), None)
     except Exception:   # noqa: BLE001 - no engine, no bridge: no cache for this build
         return None
@@ -135,6 +136,4 @@ def traffic(log: Path, since: float, until: float | None = None) -> Traffic:
 
 
 def log_path() -> Path:
-    base = os.environ.get("DJBAKE_APT_CACHE_DIR") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "djbake" / "apt-cacher-ng")
-    return Path(base) / "log" / "apt-cacher.log"
+    return paths.apt_cache_dir() / "log" / "apt-cacher.log"

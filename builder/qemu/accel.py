@@ -35,7 +35,7 @@ class Choice:
 
 
 def _cache_file() -> Path:
-    from builder.base_image import cache_root
+    from builder.paths import cache_root
 
     return cache_root() / "accelerator.json"
 
@@ -100,7 +100,7 @@ def probe(kernel: Path, initrd: Path | None, seconds: float = PROBE_SECONDS) -> 
 
 def probe_kernel() -> tuple[Path, Path | None] | None:
     """A kernel to boot for the probe: the bootstrapped base's, or the host's own."""
-    from builder.base_image import cache_root
+    from builder.paths import cache_root
 
     for kernel in sorted((cache_root() / "base").glob("*.vmlinuz"), key=lambda p: p.stat().st_mtime,
                          reverse=True):

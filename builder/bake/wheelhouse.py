@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from builder import stack
+from builder.bake import stack
 from builder.errors import BuildFailed
 from builder.spec import Spec
 
@@ -66,7 +66,7 @@ def key(spec: Spec) -> str:
 
 
 def cache_dir(spec: Spec) -> Path:
-    from builder.base_image import cache_root
+    from builder.paths import cache_root
 
     return cache_root() / "wheels" / key(spec)
 

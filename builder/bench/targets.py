@@ -2,7 +2,7 @@
 
 A target boots the built artifact until it answers HTTP 200 through
 nginx, boots the bare base until it is reachable, and gives a `Session`
-(builder/bench_probe.py) into each. Everything started here is stopped
+(builder/bench/probe.py) into each. Everything started here is stopped
 here (containers by id, VMs by PID), whatever happens.
 
 - qemu: the real thing. The baked qcow2 and the bootstrapped base boot as
@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from builder import bench_probe
+from builder.bench import probe as bench_probe
+from builder.docker import client as docker_client
 from builder.errors import BuildFailed, UserError
 from builder.spec import Spec
 
@@ -98,12 +99,12 @@ class DockerTarget:
     ]
 
     def __init__(self):
-        from builder import docker_base
+        from builder.docker import base_image as docker_base
 
-        self.client = docker_base._client()
+        self.client = docker_client.connect()
 
     def bootstrap(self, spec: Spec, note=print) -> float:
-        from builder import docker_base
+        from builder.docker import base_image as docker_base
 
         t = time.monotonic()
         docker_base.ensure(spec.os, rebuild=True, client=self.client, log=note)
@@ -114,7 +115,7 @@ class DockerTarget:
 
     @contextmanager
     def _container(self, image: str, purpose: str):
-        from builder import docker_base
+        from builder.docker import base_image as docker_base
 
         box = self.client.containers.run(image, detach=True, labels={docker_base.LABEL: purpose},
                                          **docker_base.RUN_KWARGS)
@@ -125,18 +126,18 @@ class DockerTarget:
 
     @contextmanager
     def baked(self, artifact: str) -> Iterator[tuple[float, DockerSession]]:
-        from builder import verify
+        from builder.qemu import fresh_boot
 
         started = time.monotonic()
         with self._container(artifact, "bench-baked") as box:
             box.reload()
             ip = box.attrs["NetworkSettings"]["IPAddress"]
-            seconds = wait_http(lambda: verify.http_status(80, host=ip, timeout=5), started, box.reload)
+            seconds = wait_http(lambda: fresh_boot.http_status(80, host=ip, timeout=5), started, box.reload)
             yield seconds, DockerSession(box)
 
     @contextmanager
     def base(self, spec: Spec) -> Iterator[tuple[float, DockerSession]]:
-        from builder import docker_base
+        from builder.docker import base_image as docker_base
 
         started = time.monotonic()
         with self._container(docker_base.reference(spec.os), "bench-base") as box:
@@ -189,7 +190,7 @@ class QemuTarget:
         self.memory_mb = memory_mb
 
     def _accelerator(self) -> str:
-        from builder import accel
+        from builder.qemu import accel
 
         if self.accelerator is None:
             self.accelerator = accel.resolve().accelerator
@@ -205,9 +206,9 @@ class QemuTarget:
 
     @contextmanager
     def _vm(self, disk: Path, name: str):
-        from builder import verify, vm
+        from builder.qemu import fresh_boot, vm
 
-        machine, key, _ = verify._make_vm(f"{name}-{secrets.token_hex(3)}", disk, self.workdir,
+        machine, key, _ = fresh_boot._make_vm(f"{name}-{secrets.token_hex(3)}", disk, self.workdir,
                                           self._accelerator(), self.memory_mb)
         try:
             with vm.running([machine]):
@@ -217,18 +218,19 @@ class QemuTarget:
 
     @contextmanager
     def baked(self, artifact: str) -> Iterator[tuple[float, SSHSession]]:
-        from builder import verify
+        from builder.qemu import fresh_boot
 
         with self._vm(Path(artifact), "bench-baked") as (machine, key):
-            seconds = wait_http(lambda: verify.http_status(machine.http_port, timeout=5), machine.started_at,
+            seconds = wait_http(lambda: fresh_boot.http_status(machine.http_port, timeout=5), machine.started_at,
                                 lambda: _alive(machine), every=3)
             # Logins only after cloud-init made the user (fail2ban: see vm.wait_for_ssh).
-            machine.wait_for_ssh(verify.USER, key)
-            yield seconds, SSHSession(machine, key, verify.USER)
+            machine.wait_for_ssh(fresh_boot.USER, key)
+            yield seconds, SSHSession(machine, key, fresh_boot.USER)
 
     @contextmanager
     def base(self, spec: Spec) -> Iterator[tuple[float, SSHSession]]:
-        from builder import base_image, providers, verify
+        from builder.qemu import base_image, fresh_boot
+        from builder import providers
 
         # The base the build started from (the pipeline made or cached it in this run's cache).
         setting = providers.get("qemu")(spec).settings.source_image
@@ -237,8 +239,8 @@ class QemuTarget:
             raise UserError(f"the bench boots the bare base locally; {source.url} is no local file",
                             hint="providers.qemu.source_image: bootstrap (or a local qcow2) in the spec")
         with self._vm(Path(source.url), "bench-base") as (machine, key):
-            seconds = machine.wait_for_ssh(verify.USER, key)
-            yield seconds, SSHSession(machine, key, verify.USER)
+            seconds = machine.wait_for_ssh(fresh_boot.USER, key)
+            yield seconds, SSHSession(machine, key, fresh_boot.USER)
 
 
 def _alive(machine) -> None:

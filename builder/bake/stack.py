@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from builder import app_source, tables
+from builder.spec import app_source
+from builder import tables
 from builder.spec import Spec
 
 
 # Layers: where a provider builds in layers (qemu), the scripts of the
-# "stack" layer run once into a cached disk (builder/layers.py) and a build
+# "stack" layer run once into a cached disk (builder/bake/layers.py) and a build
 # runs only the "image" scripts on top of it, so changing the app or a late
 # script does not reinstall the packages. The stack layer is the slow,
 # rarely changing part: apt, Python and the database server.

@@ -1,6 +1,6 @@
 """`djbake image --provider aws,linode,rackspace` (or `all`): several builds at once.
 
-Each provider runs the ordinary single-provider pipeline (builder/pipeline.py)
+Each provider runs the ordinary single-provider pipeline (builder/bake/pipeline.py)
 in its own thread: the work is Packer and cloud API calls, so threads wait
 rather than compute. The progress view shows one row per build. A failing
 build ends only itself: the others finish, and every pipeline cleans up
@@ -88,7 +88,7 @@ def run(spec, names: list[str], view, base_dir: Path | None = None, verify: bool
         run_one: Callable | None = None, max_parallel: int | None = None) -> list[Result]:
     """Run the pipeline for every provider in parallel; results in the order given."""
     if run_one is None:
-        from builder import pipeline
+        from builder.bake import pipeline
 
         run_one = pipeline.run
     results: dict[str, Result] = {}

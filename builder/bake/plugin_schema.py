@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 
-DATA = Path(__file__).parent / "data" / "plugin-keys.json"
+from builder import paths
+
+DATA = paths.DATA / "plugin-keys.json"
 
 
 @lru_cache(maxsize=None)

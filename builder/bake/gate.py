@@ -4,13 +4,13 @@
                                          | --container ID) --log-dir DIR
 
 Packer runs that as a shell-local provisioner after the stack scripts and
-before seal.sh (builder/template.py `_gate`). It runs pytest-testinfra on
+before seal.sh (builder/bake/template.py `_gate`). It runs pytest-testinfra on
 tests/image/ against the build VM (paramiko, with the build key; sudo when
 the build user is not root) or the build container (docker backend),
 writes `gate.junit.xml` and `gate.log` into DIR, and exits 1 naming every
 failed check: a failed check fails the Packer build, so no image exists.
 
-`run_suite()` is the same runner for other phases: builder/verify.py calls
+`run_suite()` is the same runner for other phases: builder/qemu/fresh_boot.py calls
 it on a freshly booted VM (`fresh_boot=True`), the docker provider on a
 container of the built image.
 """
@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.template import ROOT
+from builder.paths import ROOT
 
 SUITE = ROOT / "tests" / "image"
 

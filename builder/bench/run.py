@@ -8,12 +8,12 @@
     gate time per check (junit + catalog) | one `true` through the same transport
     Lynis hardening index: baked | base; listening ports of the baked image
 
-The builds are real `djbake image` runs (builder/pipeline.py) recorded in a
+The builds are real `djbake image` runs (builder/bake/pipeline.py) recorded in a
 catalog of the benchmark's own (bench/out/catalog.sqlite: a bench build is
 never anyone's `latest`), and their per-step timings are read back from it.
 On qemu the builds use a fresh cache (bench/out/cache), so the full build
 really bootstraps the base and builds the stack layer, and the rebuild
-shows what the layer cache saves. The pure arithmetic is builder/bench.py.
+shows what the layer cache saves. The pure arithmetic is builder/bench/report.py.
 """
 from __future__ import annotations
 
@@ -28,10 +28,12 @@ from typing import Callable
 
 import yaml
 
-from builder import (apt_cache, bench, bench_probe, catalog, context, gate, packer as packer_mod, pipeline, providers,
-                     render)
+from builder.bake import apt_cache, provenance, gate, packer as packer_mod, pipeline, render
+from builder.bench import report as bench, probe as bench_probe
+from builder.catalog import store as catalog
+from builder import providers
 from builder.spec import Spec
-from builder.template import ROOT
+from builder.paths import ROOT
 
 SAMPLE_APP = ROOT / "tests" / "sample_project"
 APP_CHANGE = "the app layer (spec `app:` -> tests/sample_project)"
@@ -114,7 +116,8 @@ def gate_figure(build_dir: Path, timings: dict, round_trip: float, transport: st
 def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], object],
         note: Callable[[str], None] = print) -> dict:
     """Every figure for provider; returns the results document (not yet written)."""
-    from builder import bench_targets, spec as spec_mod
+    from builder.bench import targets as bench_targets
+    from builder import spec as spec_mod
 
     spec = spec_mod.load(spec_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,10 +155,10 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
             base_packages = bench_probe.packages(session)
             lynis_base = bench_probe.lynis(session)
             added = sorted(set(baked_packages) - set(base_packages))
-            from builder import wheelhouse
+            from builder.bake import wheelhouse
 
             house = wheelhouse.ensure(spec, log=note)
-            from builder.bench_targets import FLOOR_WHEELS, dir_tar, floor_script
+            from builder.bench.targets import FLOOR_WHEELS, dir_tar, floor_script
 
             session.put_tar(dir_tar(house.directory, FLOOR_WHEELS))
             # Through the same package cache as the builds, so only djbake differs.
@@ -189,9 +192,9 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
                         "timings": rebuilt_timings},
         },
         "catalog": str(out / "catalog.sqlite"),
-        # What apt fetched upstream vs what the host's cache served (builder/apt_cache.py);
+        # What apt fetched upstream vs what the host's cache served (builder/bake/apt_cache.py);
         # all zero when no cache ran.
         "package_cache": {"proxy": apt_cache.proxy_for(provider) or None,
                           "full": dataclasses.asdict(full_apt), "rebuild": dataclasses.asdict(rebuild_apt)},
     }
-    return bench.document(provider, figures, security, context.git_commit(), extra)
+    return bench.document(provider, figures, security, provenance.git_commit(), extra)

@@ -11,12 +11,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import app_source, apt_cache, stack, tables
+from builder.spec import app_source
+from builder.bake import apt_cache, stack
+from builder import paths, tables
 from builder.providers import base
 from builder.spec import Spec
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS_DIR = ROOT / "scripts"
+SCRIPTS_DIR = paths.ROOT / "scripts"
 
 PROVENANCE_VARS = ("image_version", "build_id", "git_commit", "spec_hash")
 # A layered provider's stack-layer template lives in its own directory

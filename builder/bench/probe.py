@@ -1,6 +1,6 @@
 """What the benchmark reads inside a booted image: packages and their size, listening ports, Lynis.
 
-Everything goes through a `Session` (builder/bench_targets.py: `docker
+Everything goes through a `Session` (builder/bench/targets.py: `docker
 exec` into a container, or SSH with sudo into a VM), so the same probe runs
 on both. The parsers are pure functions, tested on real command output.
 """

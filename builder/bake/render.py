@@ -4,17 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import packer as packer_mod
-from builder import providers, template
+from builder.bake import packer as packer_mod
+from builder import providers
+from builder.bake import template
 from builder.errors import UserError
 from builder.spec import Spec
-from builder.template import ROOT
+from builder import paths
 
-BUILD_DIR = ROOT / "build"
 
 
 def out_dir(spec: Spec, provider: str, base: Path | None = None) -> Path:
-    return (base or BUILD_DIR) / spec.name / provider
+    return (base or paths.BUILD_DIR) / spec.name / provider
 
 
 def render(spec: Spec, provider_names: list[str], packer: packer_mod.Packer | None,
@@ -41,7 +41,7 @@ def validate(spec: Spec, rendered: template.Rendered, provider_name: str,
     provider = providers.get(provider_name)(spec, packer.version)
     if packer.version < packer_mod.BUILTINS_UNTIL and provider.plugin and not _builtin(packer, provider):
         # Debian's Packer lacks this builder and cannot install plugins.
-        from builder import plugin_schema
+        from builder.bake import plugin_schema
 
         problems = plugin_schema.check(provider.builder_type, provider.source())
         return Validation(provider_name, not problems, "plugin schema (no builder in this Packer)",

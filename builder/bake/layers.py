@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from builder import locks, template
-from builder.base_image import cache_root
+from builder import locks
+from builder.bake import template
+from builder.paths import cache_root
 from builder.errors import BuildFailed
 from builder.spec import Spec
 

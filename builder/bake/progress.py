@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from builder.runner import Event, parse_line
+from builder.bake.runner import Event, parse_line
 
 # -- timings from Packer's machine-readable stream (pure) ------------------
 

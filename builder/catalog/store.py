@@ -6,14 +6,13 @@ Each write is one transaction, so two builds at once both land whole.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from builder.template import ROOT
+from builder import paths
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -64,13 +63,9 @@ class Entry:
     id: int | None = None
 
 
-def default_path() -> Path:
-    return Path(os.environ.get("DJBAKE_CATALOG") or ROOT / "build" / "catalog.sqlite")
-
-
 class Catalog:
     def __init__(self, path: Path | None = None):
-        self.path = Path(path) if path else default_path()
+        self.path = Path(path) if path else paths.catalog_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             _use_wal(db)

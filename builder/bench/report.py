@@ -3,7 +3,7 @@
 The build machines are noisy (2 cores, other builds running), so an
 absolute number from one run says little; a value divided by a baseline
 measured minutes earlier on the same machine says more. This module holds
-no measuring: builder/bench_run.py measures, this module turns the numbers
+no measuring: builder/bench/run.py measures, this module turns the numbers
 into bench/results.json and bench/report.md (the chart: bench_chart.py).
 """
 from __future__ import annotations

@@ -31,13 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from builder import apt_cache, locks, tables
+from builder import locks, paths, tables
+from builder.bake import apt_cache
 from builder.errors import BuildFailed, UserError
-from builder.template import ROOT
+from builder.digest import sha256_file
 
 # Bump when the way the disk is made changes in a way the inputs don't show.
 RECIPE_VERSION = "1"
-SETUP_SCRIPT = Path(__file__).parent / "data" / "base-image.sh"
+SETUP_SCRIPT = paths.DATA / "base-image.sh"
 DISK_GB = 3          # Packer grows it to the spec's disk_size_gb; cloud-init grows the partition
 PART_START = 2048    # sectors: 1 MiB, room for GRUB's core.img after the MBR
 
@@ -65,10 +66,6 @@ class Source:
     input_hash: str = ""
     built: bool = False          # False: a cached base was reused
     seconds: float = 0.0
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("DJBAKE_CACHE") or ROOT / "build" / "cache")
 
 
 # -- mirrors ---------------------------------------------------------------
@@ -164,21 +161,13 @@ def input_hash(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES) -
 
 
 def cached_path(os_name: str, digest: str) -> Path:
-    return cache_root() / "base" / f"{os_name}-{digest}.qcow2"
+    return paths.cache_root() / "base" / f"{os_name}-{digest}.qcow2"
 
 
 def kernel_files(base: Path) -> tuple[Path, Path] | None:
     """The kernel and initrd saved beside a bootstrapped base (the KVM probe boots them)."""
     kernel, initrd = base.with_suffix(".vmlinuz"), base.with_suffix(".initrd")
     return (kernel, initrd) if kernel.exists() and initrd.exists() else None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, log: Log = print) -> Source:

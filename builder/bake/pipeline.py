@@ -5,7 +5,7 @@
     -> fresh-boot verify -> record
 
 One function per step, called in that order by `run()`. Each step is timed
-and shown through builder/progress.py; the provider's part is its hooks
+and shown through builder/bake/progress.py; the provider's part is its hooks
 (builder/providers/base.py: prepare, packer_variables, artifacts, verify,
 cleanup). Nothing is recorded unless Packer succeeded, which includes the
 in-build gate; an artifact that then fails its fresh-boot verification is
@@ -22,10 +22,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import (apt_cache, catalog, context, doctor, layers, packer as packer_mod, providers, render, runner,
-                     template, wheelhouse)
+from builder.bake import apt_cache, provenance, layers, packer as packer_mod, render, runner, template, wheelhouse
+from builder.catalog import store as catalog
+from builder import doctor, providers
 from builder.errors import BuildFailed
-from builder.progress import Build
+from builder.bake.progress import Build
 from builder.providers.base import BuildContext, Provider, Verification
 from builder.spec import Spec
 
@@ -152,7 +153,7 @@ def verify_step(provider: Provider, found: list[tuple[str, str]], ctx: BuildCont
 
 
 def _sha256(artifact: str) -> str | None:
-    from builder.base_image import sha256_file
+    from builder.digest import sha256_file
 
     path = Path(artifact)
     return sha256_file(path) if path.is_file() else None
@@ -165,7 +166,7 @@ def record_step(spec: Spec, provider: Provider, found: list[tuple[str, str]], ve
         catalog.Entry(
             build_id=prov["build_id"], image=spec.name, version=prov["image_version"], provider=provider.name,
             region=region, artifact=artifact, sha256=_sha256(artifact), git_commit=prov["git_commit"],
-            spec_hash=prov["spec_hash"], os=spec.os, tools=context.tools(pk.version_text), timings=timings,
+            spec_hash=prov["spec_hash"], os=spec.os, tools=provenance.tools(pk.version_text), timings=timings,
             verified=verification.passed, verification=verification.as_dict(),
             extra={"gate": "passed", **ctx.facts},
         )
@@ -188,13 +189,13 @@ def run(spec: Spec, provider_name: str, build: Build | None = None, base_dir: Pa
     # not a Packer failure minutes into the build.
     doctor.preflight(provider_name, out)
     provider = providers.get(provider_name)(spec, pk.version)
-    provenance = context.provenance(spec)
-    ctx = BuildContext(out, provenance, build)
+    facts = provenance.provenance(spec)
+    ctx = BuildContext(out, facts, build)
     step = ctx.step
     ok = False
     try:
         with step("render"):
-            rendered = render_step(spec, provider_name, pk, provenance, base_dir)
+            rendered = render_step(spec, provider_name, pk, facts, base_dir)
         with step("validate"):
             validate_step(spec, rendered, provider_name, pk)
         with step("wheelhouse"):

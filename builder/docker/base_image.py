@@ -18,7 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import apt_cache, tables
+from builder import tables
+from builder.bake import apt_cache
+from builder.docker import client as client_mod
 from builder.errors import BuildFailed, UserError
 
 MIRROR = "http://deb.debian.org"
@@ -107,17 +109,6 @@ def input_hash(os_name: str) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _client():
-    import docker
-
-    try:
-        client = docker.from_env(timeout=600)
-        client.ping()
-    except Exception as e:  # noqa: BLE001 - any connection problem means the same to the user
-        raise UserError(f"no Docker engine answers: {e}", hint="bash scripts/host/start-dockerd.sh") from e
-    return client
-
-
 def existing(client, ref: str):
     import docker
 
@@ -131,7 +122,7 @@ def ensure(os_name: str = "debian-12", rebuild: bool = False, client=None, log=p
     """Return the base image for os_name, building it only when missing or stale."""
     ref = reference(os_name)
     want = input_hash(os_name)
-    client = client or _client()
+    client = client or client_mod.connect()
     image = existing(client, ref)
     if image is not None and not rebuild and (image.labels or {}).get(HASH_LABEL) == want:
         return BaseImage(os_name, ref, want, built=False)
@@ -174,7 +165,7 @@ LABEL = "djbake.container"
 
 def start(image: str, purpose: str, client=None, boot_timeout: int = 120):
     """Run image with systemd as PID 1 and wait until boot finished."""
-    client = client or _client()
+    client = client or client_mod.connect()
     container = client.containers.run(image, detach=True, labels={LABEL: purpose}, **RUN_KWARGS)
     try:
         state = wait_booted(container, boot_timeout)

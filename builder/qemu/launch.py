@@ -16,17 +16,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import accel, vm
+from builder.qemu import accel, vm
 from builder.errors import BuildFailed, UserError
-from builder.template import ROOT
+from builder import paths
 
 USER = "admin"
-
-
-def vms_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("DJBAKE_VMS") or ROOT / "build" / "vms")
 
 
 @dataclass
@@ -51,7 +45,7 @@ class Launched:
 
 
 def state_file(name: str) -> Path:
-    return vms_dir() / name / "vm.json"
+    return paths.vms_dir() / name / "vm.json"
 
 
 def load(name: str) -> Launched | None:
@@ -70,7 +64,7 @@ def start(artifact: Path, name: str, user_data: str | None = None, cpus: int = 2
     if current and vm.pid_alive(current.pid):
         raise UserError(f"VM {name} is already running (PID {current.pid})",
                         hint=f"djbake launch --provider qemu --stop --name {name}")
-    directory = vms_dir() / name
+    directory = paths.vms_dir() / name
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
@@ -114,7 +108,7 @@ def stop(name: str, keep: bool = False) -> Launched | None:
 
 def running() -> list[Launched]:
     out = []
-    for f in sorted(vms_dir().glob("*/vm.json")):
+    for f in sorted(paths.vms_dir().glob("*/vm.json")):
         item = load(f.parent.name)
         if item and vm.pid_alive(item.pid):
             out.append(item)

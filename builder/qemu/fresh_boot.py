@@ -4,7 +4,7 @@ The image is booted twice, as two new VMs (`-snapshot`: the artifact is
 never written), each with a NoCloud seed like a user's: a `verify` user
 with a key made for this run, and a `write_files` marker that proves the
 user-data was applied. On the first VM the whole testinfra suite runs
-(every marker, fresh_boot included, through builder/gate.py). Across the
+(every marker, fresh_boot included, through builder/bake/gate.py). Across the
 two, djbake checks what only two boots can show: SSH host keys,
 machine-id and the per-VM secrets differ. On both, Django must answer 200
 through nginx on the forwarded HTTP port.
@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from builder import vm
+from builder.qemu import vm
 from builder.providers.base import Verification
 from builder.spec import Spec
 
@@ -133,7 +133,7 @@ def fresh_boot(disk: Path, spec: Spec, workdir: Path, accelerator: str | None = 
                note: Callable[[str], None] = print, run_suite: bool = True,
                memory_mb: int = 1536, build_user: str = "djbake") -> Verification:
     """Boot disk twice, test both VMs, stop both. The disk is never written."""
-    from builder import accel
+    from builder.qemu import accel
 
     started = time.monotonic()
     accelerator = accelerator or accel.resolve().accelerator
@@ -184,7 +184,7 @@ SUITE_MARKERS = ("gate or fresh_boot", "fresh_boot")   # first VM: everything th
 
 def suites(machines: list[tuple[vm.VM, Path]], workdir: Path, build_user: str) -> dict[str, dict]:
     """The testinfra suite on both VMs at once, then builder.gate.compare_boots on their records."""
-    from builder import gate
+    from builder.bake import gate
 
     def one(index: int) -> "gate.SuiteResult":
         machine, key = machines[index]

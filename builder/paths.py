@@ -1,0 +1,42 @@
+"""Every path djbake reads or writes outside a temp dir, and the DJBAKE_* variables that move them.
+
+One place, so a reader (or a test) finds where the repository, the build
+tree, the caches, the catalog and the VM/image directories are without
+following imports. The functions read the environment when called, so a
+variable set after import (tests, `djbake bench`) still counts.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent   # the repository (images/, scripts/, tests/image/)
+DATA = Path(__file__).resolve().parent / "data"  # files shipped with the package
+BUILD_DIR = ROOT / "build"                       # rendered templates, logs, artifacts per image/provider
+
+
+def cache_root() -> Path:
+    """Base images, wheelhouses, stack layers, the accelerator probe (DJBAKE_CACHE moves it)."""
+    return Path(os.environ.get("DJBAKE_CACHE") or BUILD_DIR / "cache")
+
+
+def catalog_path() -> Path:
+    """The SQLite catalog (DJBAKE_CATALOG moves it)."""
+    return Path(os.environ.get("DJBAKE_CATALOG") or BUILD_DIR / "catalog.sqlite")
+
+
+def vms_dir() -> Path:
+    """Locally launched QEMU VMs, one directory each (DJBAKE_VMS moves it)."""
+    return Path(os.environ.get("DJBAKE_VMS") or BUILD_DIR / "vms")
+
+
+def images_dir() -> Path:
+    """Finished qcow2 images, outside build/<image>/ which `make clean` removes (DJBAKE_IMAGES moves it)."""
+    return Path(os.environ.get("DJBAKE_IMAGES") or BUILD_DIR / "images")
+
+
+def apt_cache_dir() -> Path:
+    """The host's apt-cacher-ng directory (DJBAKE_APT_CACHE_DIR moves it; shared by every checkout)."""
+    base = os.environ.get("DJBAKE_APT_CACHE_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "djbake" / "apt-cacher-ng")
+    return Path(base)
