@@ -19,14 +19,12 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from builder import paths, providers
 from builder.bake import packer as packer_mod
-from builder import providers
 from builder.errors import UserError
-from builder import paths
 
 WARN_FREE_GB = 20.0   # a qemu build: base image cache, a 10 GB sparse disk, compressed output, wheels
 FAIL_FREE_GB = 5.0    # below this a local build fails part-way
-LOCAL = ("qemu", "docker")
 ALL = frozenset(providers.PROVIDERS)
 PACKER_DOWNLOAD = "https://developer.hashicorp.com/packer/install"
 
@@ -175,7 +173,7 @@ def _run_probe(accel) -> tuple[bool, str]:
 
 def check_mmdebstrap() -> Check:
     path = shutil.which("mmdebstrap")
-    needed = frozenset(LOCAL)
+    needed = frozenset(providers.LOCAL)
     if path:
         return Check("mmdebstrap", "ok", _version_of([path, "--version"]) or path, needed_by=needed)
     return Check("mmdebstrap", "fail", "mmdebstrap is not installed: the local base images (qemu "
@@ -220,7 +218,7 @@ def check_disk(path: Path = paths.BUILD_DIR) -> Check:
     free = free_gb(path)
     where = _existing(path)
     text = f"{free:.1f} GB free under {where}"
-    needed = frozenset(LOCAL)  # cloud builds store nothing large here
+    needed = frozenset(providers.LOCAL)  # cloud builds store nothing large here
     if free < fail:
         return Check("disk space", "fail", f"{text}; a local build needs at least {fail:.0f} GB",
                      f"free space (e.g. `make clean`, `docker system prune`) or move build/ to a larger disk", needed)
@@ -333,7 +331,7 @@ def preflight(provider_name: str, build_dir: Path = paths.BUILD_DIR) -> None:
     checks, _ = check_packer()
     if name == "qemu":
         checks += check_qemu()
-    if name in LOCAL:
+    if name in providers.LOCAL:
         checks += [check_mmdebstrap(), check_disk(build_dir)]
     if name == "docker":
         checks.append(check_docker())

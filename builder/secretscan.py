@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from builder.providers import PROVIDERS
+
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
 # -- what is allowed --------------------------------------------------------
@@ -331,8 +333,6 @@ def scan_paths(paths: Iterable[Path], *, image: bool | None = None,
 
 def env_needles(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The values of every provider's secret credentials set in this environment."""
-    from builder.providers import PROVIDERS
-
     environ = os.environ if environ is None else environ
     out: dict[str, str] = {}
     for cls in PROVIDERS.values():

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.bake import render, stack
 from builder import spec as spec_mod
+from builder.bake import render, stack
 from builder.errors import SpecError
 from tests.test_cli_errors import djbake, one_line_error
 

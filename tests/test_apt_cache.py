@@ -111,8 +111,8 @@ def test_traffic_reads_fetched_and_served_bytes(tmp_path):
 
 
 def test_rendered_templates_carry_the_variable_not_an_address(tmp_path):
-    from builder.bake import render, template
     from builder import spec
+    from builder.bake import render, template
 
     s = spec.load(ROOT / "tests" / "specs" / "golden.yaml")
     qemu, aws = render.render(s, ["qemu", "aws"], None, base=tmp_path)

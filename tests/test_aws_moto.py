@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from aws import harness  # tests/aws/
 
 pytestmark = [pytest.mark.moto, pytest.mark.docker]

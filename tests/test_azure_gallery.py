@@ -17,12 +17,12 @@ import sys
 
 import pytest
 
-from builder.catalog import store as catalog
 from builder import cli, providers, spec
 from builder.bake import packer, pipeline, render
+from builder.catalog import store as catalog
+from builder.paths import ROOT
 from builder.providers import azure
 from builder.providers.base import BuildContext, Verification
-from builder.paths import ROOT
 
 SUB = "3f2b0c2e-8d1e-4c7a-9a51-0c6f7d1e2a10"
 BUILD_ID = "20261128120000-a1b2c3"
@@ -242,9 +242,10 @@ def test_pipeline_records_every_replica_with_the_managed_image(tmp_path, monkeyp
     # The version Packer was given is the one the catalog names.
     assert VERSION_ID.endswith("/versions/" + p.packer_variables(ctx)["azure_gallery_image_version"])
     _manifest(tmp_path, MANAGED)
-    found = pipeline.artifacts_step(p, ctx)
+    job = pipeline.Job(s, p, packer.Packer("/usr/bin/packer", (1, 6, 6)), ctx)
+    found = pipeline.artifacts_step(job)
     skipped = Verification(False, skipped=True, summary="no fresh-boot verification for azure yet")
-    pipeline.record_step(s, p, found, skipped, ctx, packer.Packer("/usr/bin/packer", (1, 6, 6)), {})
+    pipeline.record_step(job, found, skipped, {})
     entries = catalog.Catalog().query(provider="azure")
     assert sorted((e.region, e.artifact) for e in entries) == [("eastus", VERSION_ID), ("westeurope", VERSION_ID)]
     assert all(e.extra["azure_managed_image"] == MANAGED and not e.verified for e in entries)

@@ -18,23 +18,28 @@ from pathlib import Path
 
 import pytest
 
-from builder.bench import chart as bench_chart, probe as bench_probe, report as bench, run as bench_run
-from builder.bench import targets as bench_targets
 from builder import cli, spec, tables
-from builder.bake import gate, layers, progress, render, wheelhouse
-from builder.qemu import vm
+from builder.bake import gate, layers, render, timings, wheelhouse
+from builder.bake.packer_log import Timing
+from builder.bench import (
+    chart as bench_chart,
+    probe as bench_probe,
+    report as bench,
+    run as bench_run,
+    targets as bench_targets,
+)
 from builder.errors import BuildFailed
-from builder.bake.progress import Timing
 from builder.paths import ROOT
+from builder.qemu import vm
 
 SPEC = ROOT / "images" / "django-web.yaml"
 
 
 def record(steps: dict[str, float], scripts: dict[str, float] | None = None, extra: float = 0.0) -> dict:
-    """A catalog timings record as the pipeline writes it (progress.timings_record)."""
+    """A catalog timings record as the pipeline writes it (timings.timings_record)."""
     total = sum(steps.values()) + extra
     packer = {"scripts": [Timing(k, v) for k, v in (scripts or {}).items()], "phases": []}
-    return progress.timings_record([Timing(k, v) for k, v in steps.items()], packer, total)
+    return timings.timings_record([Timing(k, v) for k, v in steps.items()], packer, total)
 
 
 # -- figures and ratios ---------------------------------------------------------
@@ -306,10 +311,10 @@ def test_qemu_target_pieces(tmp_path):
 def test_wait_http_counts_until_200_and_fails_naming_the_last_status():
     answers = iter([0, 502, 200])
     started = time.monotonic()
-    seconds = bench_targets.wait_http(lambda: next(answers), started, every=0.05)
+    seconds = bench_targets.seconds_to_http_200(lambda: next(answers), started, every=0.05)
     assert 0.1 <= seconds < 2
     with pytest.raises(BuildFailed, match="last status 502"):
-        bench_targets.wait_http(lambda: 502, time.monotonic(), timeout=0.2, every=0.05)
+        bench_targets.seconds_to_http_200(lambda: 502, time.monotonic(), timeout=0.2, every=0.05)
 
 
 def test_null_template_validates_with_real_packer(tmp_path):

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.qemu import base_image
 from builder.paths import ROOT
+from builder.qemu import base_image
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (CI runs as root)")
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.catalog import store as catalog
-from builder.commands import catalog as sync
+from builder.catalog import store as catalog, sync
 
 DJBAKE = str(Path(sys.executable).with_name("djbake"))
 

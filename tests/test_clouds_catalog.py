@@ -11,11 +11,11 @@ import shlex
 
 import pytest
 
-from builder.catalog import store as catalog
 from builder import cli, providers, spec
 from builder.bake import pipeline
-from builder.providers.base import BuildContext
+from builder.catalog import store as catalog
 from builder.paths import ROOT
+from builder.providers.base import BuildContext
 
 SPEC = spec.load(ROOT / "images" / "django-web.yaml")
 

@@ -357,8 +357,8 @@ stack:
 
 def test_broken_script_fails_the_gate_naming_the_check(engine, tmp_path, monkeypatch):
     """An nginx config error left by a script (nginx keeps running the old one) must stop the build at the gate."""
-    from builder.bake import pipeline, template
     from builder import spec as spec_mod
+    from builder.bake import pipeline, template
     from builder.errors import BuildFailed
 
     scripts = tmp_path / "scripts"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from builder import providers, spec
-from builder.commands import docs
+from builder.spec import reference as docs
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

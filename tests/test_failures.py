@@ -12,9 +12,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_interrupts import PACKER, ROOT, Run, _catalog_rows, tmpdir_short  # noqa: F401 (fixture)
 
 from builder.bake import runner
-from test_interrupts import PACKER, ROOT, Run, _catalog_rows, tmpdir_short  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(not PACKER, reason="packer is not installed (make deps)")
 

@@ -68,7 +68,6 @@ def test_key_from_environment_is_private_and_removed(monkeypatch):
 def test_gate_command_registered():
     from builder import cli
 
-    cli._load_extensions()
     args = cli.parser().parse_args(["gate", "--provider", "docker", "--container", "abc", "--log-dir", "/tmp/x"])
     assert args.container == "abc" and args.func is not None
 

@@ -40,8 +40,8 @@ CHILD = textwrap.dedent("""
 
     stage, marker = os.environ["STAGE"], os.environ["MARKER"]
 
-    def render_step(spec, provider_name, pk, provenance, base_dir):
-        d = render.out_dir(spec, provider_name, base_dir)
+    def render_step(job):
+        d = render.out_dir(job.spec, job.provider.name, job.base_dir)
         d.mkdir(parents=True, exist_ok=True)
         provision = f"echo provisioning; sleep {marker}" if stage == "provision" else "echo provisioned"
         post = f"echo post-processing; sleep {marker}" if stage == "post" else "echo post-processed"
@@ -59,7 +59,7 @@ CHILD = textwrap.dedent("""
         (d / "null.pkr.json").write_text(json.dumps(tpl))
         return template.Rendered(d, d / "null.pkr.json", {})
 
-    def prepare_step(provider, ctx):
+    def prepare_step(job):
         if stage == "before":
             print("READY before packer", flush=True)
             time.sleep(float(marker))
@@ -69,7 +69,7 @@ CHILD = textwrap.dedent("""
     pipeline.wheelhouse_step = lambda *a: None
     pipeline.prepare_step = prepare_step
     pipeline.doctor.preflight = lambda *a: None  # a null build needs no Docker engine
-    pipeline.packer_variables = lambda provider, ctx: {}
+    pipeline.packer_variables = lambda job: {}
     sys.exit(cli.main(sys.argv[1:]))
 """)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.bake import layers, render, template
 from builder import spec
+from builder.bake import layers, render, template
 from builder.errors import BuildFailed
 
 HERE = Path(__file__).parent

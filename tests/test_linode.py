@@ -170,8 +170,8 @@ def test_live_latest_verified_image_exists_in_every_listed_region():
 
 def test_provider_hooks_verify_then_replicate_and_record(standin, monkeypatch, tmp_path):
     """The pipeline's hooks for Linode (artifacts -> verify -> publish -> prune) against the stand-in."""
-    from builder.catalog import store as catalog
     from builder import clouds, spec
+    from builder.catalog import store as catalog
     from builder.providers import base
     from builder.providers.linode import Provider
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.bake import plugin_schema
 from builder import providers, spec
+from builder.bake import plugin_schema
 
 SPEC = spec.load(Path(__file__).parent / "specs" / "golden.yaml")
 

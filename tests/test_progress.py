@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from builder.bake import progress
+from builder.bake import packer_log, progress, timings
 from builder.bake.runner import Event, Result, parse_line
 
 # `packer build -machine-readable` of Debian's Packer 1.6.6, docker builder:
@@ -70,7 +70,7 @@ QEMU_LIKE = r"""1000,,ui,say,==> django-web.qemu.qemu: Retrieving ISO
 
 
 def events(text):
-    return progress.events_from_lines(text.splitlines())
+    return packer_log.events_from_lines(text.splitlines())
 
 
 def pairs(timings):
@@ -78,7 +78,7 @@ def pairs(timings):
 
 
 def test_script_timings_from_recorded_packer_run():
-    t = progress.packer_timings(events(RECORDED_DOCKER))
+    t = packer_log.packer_timings(events(RECORDED_DOCKER))
     assert pairs(t["scripts"]) == [
         ("inline commands", 0), ("a.sh", 2), ("b.sh", 2), ("in-build gate (shell-local)", 1), ("b.sh", 1),
     ]
@@ -86,7 +86,7 @@ def test_script_timings_from_recorded_packer_run():
 
 
 def test_script_timings_djbake_shaped_build():
-    t = progress.packer_timings(events(QEMU_LIKE))
+    t = packer_log.packer_timings(events(QEMU_LIKE))
     assert pairs(t["scripts"]) == [
         ("inline commands", 1), ("upload payload", 2), ("base.sh", 20), ("python.sh", 120),
         ("in-build gate (shell-local)", 40), ("seal.sh", 5),
@@ -98,19 +98,19 @@ def test_script_timings_djbake_shaped_build():
 def test_failed_build_closes_the_open_script_at_the_last_event():
     lines = QEMU_LIKE.splitlines()[:9]  # python.sh never reached; base.sh still running
     lines.append("1101,,ui,error,Build 'django-web.qemu.qemu' errored after 1 minute 41 seconds: boom")
-    t = progress.packer_timings(events("\n".join(lines)))
+    t = packer_log.packer_timings(events("\n".join(lines)))
     assert pairs(t["scripts"])[-1] == ("base.sh", 26)
 
 
 def test_no_provisioning_no_phases():
-    t = progress.packer_timings(events("1,,ui,say,==> x.null.y: Running post-processor: manifest\n"))
+    t = packer_log.packer_timings(events("1,,ui,say,==> x.null.y: Running post-processor: manifest\n"))
     assert t == {"scripts": [], "phases": []}
 
 
 def test_timings_from_log(tmp_path):
     log = tmp_path / "packer.log"
     log.write_text(RECORDED_DOCKER + "\nnot a machine-readable line\n")
-    assert pairs(progress.timings_from_log(log)["scripts"])[1] == ("a.sh", 2)
+    assert pairs(packer_log.timings_from_log(log)["scripts"])[1] == ("a.sh", 2)
 
 
 class FakeClock:
@@ -210,10 +210,10 @@ def test_make_picks_plain_off_a_terminal(monkeypatch):
 
 
 def test_timings_text_and_duration():
-    assert progress.duration(3.25) == "3.2s" or progress.duration(3.25) == "3.3s"
-    assert progress.duration(125) == "2m05s"
-    assert progress.duration(3725) == "1h02m05s"
-    text = progress.timings_text({"total_seconds": 100, "steps": [{"name": "packer build", "seconds": 50}],
+    assert timings.duration(3.25) == "3.2s" or timings.duration(3.25) == "3.3s"
+    assert timings.duration(125) == "2m05s"
+    assert timings.duration(3725) == "1h02m05s"
+    text = timings.timings_text({"total_seconds": 100, "steps": [{"name": "packer build", "seconds": 50}],
                                   "scripts": [{"name": "base.sh", "seconds": 25}]})
     assert "packer build" in text and "50%" in text and "base.sh" in text and "total" in text
-    assert progress.timings_text({}) == "no timings recorded\n"
+    assert timings.timings_text({}) == "no timings recorded\n"

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from builder.catalog import store as catalog
-from builder.qemu import fresh_boot, vm
 from builder.digest import sha256_file
 from builder.paths import ROOT
+from builder.qemu import fresh_boot, vm
 
 pytestmark = pytest.mark.vm
 

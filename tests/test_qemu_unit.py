@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builder.qemu import accel, base_image, fresh_boot, vm
-from builder.bake import pipeline, stack, wheelhouse
 from builder import digest, providers, spec
+from builder.bake import packer, pipeline, stack, wheelhouse
 from builder.errors import BuildFailed, UserError
 from builder.providers import base
 from builder.providers.base import BuildContext
+from builder.qemu import accel, base_image, fresh_boot, vm
 
 HERE = Path(__file__).parent
 SPEC = spec.load(HERE / "specs" / "golden.yaml")
@@ -356,7 +356,7 @@ def test_credentials_and_hook_secrets_reach_the_log_filter(monkeypatch):
     for cred in p.credentials:
         monkeypatch.setenv(cred.env, "token-" + cred.env)
     ctx = BuildContext(Path("."), {}, secrets=["-----BEGIN OPENSSH PRIVATE KEY-----x"])
-    got = pipeline.secrets_of(p, ctx)
+    got = pipeline.secrets_of(pipeline.Job(SPEC, p, packer.Packer("/usr/bin/packer", (1, 6, 6)), ctx))
     assert all("token-" + c.env in got for c in p.credentials if c.secret)
     assert ctx.secrets[0] in got
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.bake import packer, render
 from builder import spec
+from builder.bake import packer, render
 from builder.clouds import openstack as ops
 from builder.errors import BuildFailed, UserError
 from tests.standins.openstack import PASSWORD, PROJECT, USER, OpenStackStandIn

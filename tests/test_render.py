@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from builder.bake import packer, render, stack, template
 from builder import providers, spec
+from builder.bake import packer, render, stack, template
+from builder.providers.base import BuildContext
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
@@ -147,7 +148,9 @@ def test_a_failed_runs_output_is_cleared_before_the_next_build(tmp_path):
     for rel in ("output", f"{template.LAYER_DIR}/output"):
         (tmp_path / "django-web" / "qemu" / rel).mkdir(parents=True)
         (tmp_path / "django-web" / "qemu" / rel / "django-web.qcow2").write_bytes(b"half")
-    rendered = pipeline.render_step(SPEC, "qemu", PACKER_166, {"build_id": "b2"}, tmp_path)
+    ctx = BuildContext(render.out_dir(SPEC, "qemu", tmp_path), {"build_id": "b2"})
+    job = pipeline.Job(SPEC, providers.get("qemu")(SPEC, PACKER_166.version), PACKER_166, ctx, base_dir=tmp_path)
+    rendered = pipeline.render_step(job)
     assert not (rendered.directory / "output").exists()
     assert not (rendered.directory / template.LAYER_DIR / "output").exists()
     assert (rendered.directory / template.LAYER_DIR / "django-web.pkr.json").exists()

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from builder.catalog import store as catalog
-from builder.bake import runner
 from builder import secretscan
+from builder.bake import runner
+from builder.catalog import store as catalog
 from builder.cli import main
 from builder.providers import PROVIDERS
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.bake import packer, plugin_schema, render
 from builder import providers, spec
+from builder.bake import packer, plugin_schema, render
 
 HERE = Path(__file__).parent
 SPEC = spec.load(HERE / "specs" / "golden.yaml")

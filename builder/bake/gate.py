@@ -25,6 +25,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.errors import BuildFailed, UserError
 from builder.paths import ROOT
 
 SUITE = ROOT / "tests" / "image"
@@ -214,8 +215,6 @@ def _key_file(args, stack: list) -> str | None:
 
 
 def cmd_gate(args) -> int:
-    from builder.errors import BuildFailed, UserError
-
     if bool(args.container) == bool(args.host):
         raise UserError("give either --container ID or --host H (with --port, --user)")
     cleanup: list[str] = []

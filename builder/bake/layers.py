@@ -27,8 +27,8 @@ from typing import Callable
 
 from builder import locks
 from builder.bake import template
-from builder.paths import cache_root
 from builder.errors import BuildFailed
+from builder.paths import cache_root
 from builder.spec import Spec
 
 KEEP = 3   # newest stack layers kept; older ones are deleted after a new one is made

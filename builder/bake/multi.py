@@ -22,18 +22,18 @@ from pathlib import Path
 from typing import Callable
 
 from builder import providers
+from builder.bake import pipeline
 from builder.errors import UserError
-
-LOCAL = ("qemu", "docker")
+from builder.spec import Spec
 
 
 def parse(value: str, spec=None) -> list[str]:
     """Provider names from `a,b,c` or `all` (the clouds with credentials present)."""
     if value.strip() == "all":
         names = [n for n, cls in providers.PROVIDERS.items()
-                 if n not in LOCAL and _has_credentials(cls, spec)]
+                 if n not in providers.LOCAL and _has_credentials(cls, spec)]
         if not names:
-            wanted = ", ".join(c.env for n, cls in providers.PROVIDERS.items() if n not in LOCAL
+            wanted = ", ".join(c.env for n, cls in providers.PROVIDERS.items() if n not in providers.LOCAL
                                for c in cls.credentials if c.required)
             raise UserError("--provider all: no cloud credentials in the environment",
                             hint=f"export the variables of at least one provider ({wanted})")
@@ -48,8 +48,6 @@ def parse(value: str, spec=None) -> list[str]:
 
 def _has_credentials(cls, spec) -> bool:
     if spec is None:
-        from builder.spec import Spec
-
         spec = Spec(name="probe-image")
     return cls(spec).has_credentials()
 
@@ -88,8 +86,6 @@ def run(spec, names: list[str], view, base_dir: Path | None = None, verify: bool
         run_one: Callable | None = None, max_parallel: int | None = None) -> list[Result]:
     """Run the pipeline for every provider in parallel; results in the order given."""
     if run_one is None:
-        from builder.bake import pipeline
-
         run_one = pipeline.run
     results: dict[str, Result] = {}
     lock = threading.Lock()

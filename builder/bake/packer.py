@@ -1,4 +1,4 @@
-"""Step 4 helpers: which Packer is installed, what it needs, `packer validate`."""
+"""For step 3 (validate) and 7 (build): which Packer is installed, what it needs, `packer validate`."""
 from __future__ import annotations
 
 import os

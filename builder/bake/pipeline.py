@@ -1,10 +1,16 @@
 """`djbake image`: one image for one provider, from spec to catalog entry.
 
-    load spec -> render -> validate -> wheelhouse -> prepare -> [stack layer]
-    -> packer build (scripts, in-build gate, seal) -> artifacts
-    -> fresh-boot verify -> record
+The steps, numbered the same everywhere (module docstrings, docs/architecture.md):
 
-One function per step, called in that order by `run()`. Each step is timed
+    1 load spec (builder/spec/)         2 render (template.py, render.py)
+    3 validate (packer.py)              4 wheelhouse (wheelhouse.py)
+    5 prepare (provider, apt_cache.py)  6 stack layer, layered providers only (layers.py)
+    7 packer build: scripts, in-build gate, seal (runner.py, gate.py)
+    8 artifacts                         9 fresh-boot verify (provider.verify)
+    10 publish (provider.publish)       11 record (builder/catalog/)
+
+One function per step (step 1 is the caller's: commands/image.py), each
+taking the build's `Job`, called in that order by `run()`. Each step is timed
 and shown through builder/bake/progress.py; the provider's part is its hooks
 (builder/providers/base.py: prepare, packer_variables, artifacts, verify,
 cleanup). Nothing is recorded unless Packer succeeded, which includes the
@@ -22,11 +28,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.bake import apt_cache, provenance, layers, packer as packer_mod, render, runner, template, wheelhouse
-from builder.catalog import store as catalog
 from builder import doctor, providers
-from builder.errors import BuildFailed
+from builder.bake import apt_cache, layers, packer as packer_mod, provenance, render, runner, template, wheelhouse
 from builder.bake.progress import Build
+from builder.catalog import store as catalog
+from builder.digest import sha256_file
+from builder.errors import BuildFailed
 from builder.providers.base import BuildContext, Provider, Verification
 from builder.spec import Spec
 
@@ -46,9 +53,20 @@ class Outcome:
 
 # -- the steps -------------------------------------------------------------
 
-def render_step(spec: Spec, provider_name: str, pk: packer_mod.Packer, provenance: dict[str, str],
-                base_dir: Path | None) -> template.Rendered:
-    (rendered,) = render.render(spec, [provider_name], pk, base_dir, provenance)
+@dataclass
+class Job:
+    """One `djbake image` run for one provider: what every step works with, made once by run()."""
+
+    spec: Spec
+    provider: Provider
+    packer: packer_mod.Packer
+    ctx: BuildContext
+    build: Build | None = None
+    base_dir: Path | None = None
+
+
+def render_step(job: Job) -> template.Rendered:
+    (rendered,) = render.render_providers(job.spec, [job.provider], job.packer, job.base_dir, job.ctx.provenance)
     # An interrupted or failed run leaves Packer's output directory behind
     # (a successful one has its artifact moved out): Packer's validate and
     # build refuse to start while it exists.
@@ -58,21 +76,23 @@ def render_step(spec: Spec, provider_name: str, pk: packer_mod.Packer, provenanc
     return rendered
 
 
-def validate_step(spec: Spec, rendered: template.Rendered, provider_name: str, pk: packer_mod.Packer) -> None:
-    result = render.validate(spec, rendered, provider_name, pk)
+def validate_step(job: Job, rendered: template.Rendered) -> None:
+    result = render.validate(job.spec, rendered, job.provider, job.packer)
     if not result.ok:
-        raise BuildFailed(f"{provider_name}: {result.how} failed:\n{result.output}")
+        raise BuildFailed(f"{job.provider.name}: {result.how} failed:\n{result.output}")
 
 
-def wheelhouse_step(spec: Spec, rendered: template.Rendered, ctx: BuildContext) -> None:
-    house = wheelhouse.ensure(spec, log=ctx.note)
+def wheelhouse_step(job: Job, rendered: template.Rendered) -> None:
+    ctx = job.ctx
+    house = wheelhouse.ensure(job.spec, log=ctx.note)
     wheelhouse.install_into(house, rendered.directory / "payload")
     ctx.facts["wheelhouse"] = {"key": house.key, "wheels": list(house.files)}
     ctx.note(f"wheelhouse {house.key}: {len(house.files)} wheels "
              f"({'downloaded' if house.downloaded else 'cached'})")
 
 
-def prepare_step(provider: Provider, ctx: BuildContext) -> None:
+def prepare_step(job: Job) -> None:
+    provider, ctx = job.provider, job.ctx
     provider.prepare(ctx)
     if provider.uses_apt_cache:
         proxy = apt_cache.proxy_for(provider.name)
@@ -81,35 +101,35 @@ def prepare_step(provider: Provider, ctx: BuildContext) -> None:
                  "apt fetches directly: no package cache answers on this host (make apt-cache starts one)")
 
 
-def packer_variables(provider: Provider, ctx: BuildContext) -> dict[str, str]:
+def packer_variables(job: Job) -> dict[str, str]:
+    provider, ctx = job.provider, job.ctx
     # The gate runs `${var.djbake_python} -m builder gate` on this host.
     extra = {apt_cache.VARIABLE: ctx.facts.get("apt_cache", "")} if provider.uses_apt_cache else {}
     return {"djbake_python": sys.executable, **extra, **provider.packer_variables(ctx)}
 
 
-def secrets_of(provider: Provider, ctx: BuildContext) -> list[str]:
-    values = [os.environ.get(c.env, "") for c in provider.credentials if c.secret]
-    return [v for v in (*values, *ctx.secrets) if v]
+def secrets_of(job: Job) -> list[str]:
+    values = [os.environ.get(c.env, "") for c in job.provider.credentials if c.secret]
+    return [v for v in (*values, *job.ctx.secrets) if v]
 
 
-def stack_layer_step(spec: Spec, pk: packer_mod.Packer, provider: Provider, ctx: BuildContext,
-                     build: Build | None) -> None:
+def stack_layer_step(job: Job) -> None:
     """Layered providers: the cached stack-layer disk, built first when its inputs changed."""
+    spec, ctx = job.spec, job.ctx
     layer_key = layers.key(ctx.build_dir, spec, ctx.facts.get("base_image", {}).get("checksum", ""),
                            ctx.facts["wheelhouse"]["key"])
     layer = layers.ensure(layer_key, ctx.build_dir / template.LAYER_DIR,
-                          lambda directory: build_step(pk, provider, ctx, build, directory),
+                          lambda directory: build_step(job, directory),
                           note=ctx.note, facts={"image": spec.name, "build_id": ctx.provenance["build_id"]})
-    provider.use_layer(ctx, layer.path)
+    job.provider.use_layer(ctx, layer.path)
     ctx.facts["stack_layer"] = {"key": layer.key, "built_now": layer.built, "seconds": round(layer.seconds, 1)}
 
 
-def build_step(pk: packer_mod.Packer, provider: Provider, ctx: BuildContext, build: Build | None,
-               directory: Path | None = None) -> runner.Result:
-    directory = directory or ctx.build_dir
-    run = runner.PackerRunner(pk.path, directory / "packer.log", secrets=secrets_of(provider, ctx),
-                              on_event=build.packer_event if build else None)
-    result = run.build(directory, packer_variables(provider, ctx))
+def build_step(job: Job, directory: Path | None = None) -> runner.Result:
+    directory = directory or job.ctx.build_dir
+    run = runner.PackerRunner(job.packer.path, directory / "packer.log", secrets=secrets_of(job),
+                              on_event=job.build.packer_event if job.build else None)
+    result = run.build(directory, packer_variables(job))
     if result.interrupted:
         raise KeyboardInterrupt
     if result.returncode != 0 and result.script_failure:
@@ -136,7 +156,8 @@ def manifest_builds(path: Path) -> list[dict]:
     return builds
 
 
-def artifacts_step(provider: Provider, ctx: BuildContext) -> list[tuple[str, str]]:
+def artifacts_step(job: Job) -> list[tuple[str, str]]:
+    provider, ctx = job.provider, job.ctx
     found = provider.artifacts(manifest_builds(ctx.build_dir / "manifest.json"), ctx)
     if not found:
         raise BuildFailed(f"{provider.name}: the build's manifest names no artifact")
@@ -145,28 +166,28 @@ def artifacts_step(provider: Provider, ctx: BuildContext) -> list[tuple[str, str
     return found
 
 
-def verify_step(provider: Provider, found: list[tuple[str, str]], ctx: BuildContext) -> Verification:
-    result = provider.verify(found, ctx)
+def verify_step(job: Job, found: list[tuple[str, str]]) -> Verification:
+    ctx = job.ctx
+    result = job.provider.verify(found, ctx)
     ctx.note(f"verification: {'passed' if result.passed else 'SKIPPED' if result.skipped else 'FAILED'}"
              f" - {result.summary}")
     return result
 
 
 def _sha256(artifact: str) -> str | None:
-    from builder.digest import sha256_file
-
     path = Path(artifact)
     return sha256_file(path) if path.is_file() else None
 
 
-def record_step(spec: Spec, provider: Provider, found: list[tuple[str, str]], verification: Verification,
-                ctx: BuildContext, pk: packer_mod.Packer, timings: dict) -> list[catalog.Entry]:
+def record_step(job: Job, found: list[tuple[str, str]], verification: Verification,
+                timings: dict) -> list[catalog.Entry]:
+    spec, provider, ctx = job.spec, job.provider, job.ctx
     prov = ctx.provenance
     entries = [
         catalog.Entry(
             build_id=prov["build_id"], image=spec.name, version=prov["image_version"], provider=provider.name,
             region=region, artifact=artifact, sha256=_sha256(artifact), git_commit=prov["git_commit"],
-            spec_hash=prov["spec_hash"], os=spec.os, tools=provenance.tools(pk.version_text), timings=timings,
+            spec_hash=prov["spec_hash"], os=spec.os, tools=provenance.tools(job.packer.version_text), timings=timings,
             verified=verification.passed, verification=verification.as_dict(),
             extra={"gate": "passed", **ctx.facts},
         )
@@ -188,30 +209,30 @@ def run(spec: Spec, provider_name: str, build: Build | None = None, base_dir: Pa
     # Missing credentials, builder, tools or disk: one line and exit 2 now,
     # not a Packer failure minutes into the build.
     doctor.preflight(provider_name, out)
-    provider = providers.get(provider_name)(spec, pk.version)
-    facts = provenance.provenance(spec)
-    ctx = BuildContext(out, facts, build)
+    provider = providers.get(provider_name)(spec, pk.version)   # the one provider object of this build
+    ctx = BuildContext(out, provenance.provenance(spec), build)
+    job = Job(spec, provider, pk, ctx, build, base_dir)
     step = ctx.step
     ok = False
     try:
         with step("render"):
-            rendered = render_step(spec, provider_name, pk, facts, base_dir)
+            rendered = render_step(job)
         with step("validate"):
-            validate_step(spec, rendered, provider_name, pk)
+            validate_step(job, rendered)
         with step("wheelhouse"):
-            wheelhouse_step(spec, rendered, ctx)
+            wheelhouse_step(job, rendered)
         with step("prepare"):
-            prepare_step(provider, ctx)
+            prepare_step(job)
         if provider.layered:
             with step("stack layer"):
-                stack_layer_step(spec, pk, provider, ctx, build)
+                stack_layer_step(job)
         with step("packer build"):
-            build_step(pk, provider, ctx, build)
+            build_step(job)
         with step("artifacts"):
-            found = artifacts_step(provider, ctx)
+            found = artifacts_step(job)
         if verify:
             with step("fresh-boot verify"):
-                verification = verify_step(provider, found, ctx)
+                verification = verify_step(job, found)
         else:
             verification = Verification(False, skipped=True, summary="skipped (--no-verify)")
         # --no-verify is a finished build, shown as such; it is still never `latest`.
@@ -221,5 +242,5 @@ def run(spec: Spec, provider_name: str, build: Build | None = None, base_dir: Pa
     finally:
         provider.cleanup(ctx)
         timings = build.finish(ok=ok) if build is not None else {}
-    entries = record_step(spec, provider, found, verification, ctx, pk, timings)
+    entries = record_step(job, found, verification, timings)
     return Outcome(provider_name, found, verification, entries, timings)

@@ -18,195 +18,22 @@ one row per build: state, current step, its elapsed time, total elapsed
 time and Packer's last message. All output goes to stderr, so stdout stays
 for results (an artifact id) that scripts read.
 
-Per-script timings come from Packer's own stream, not from guessing:
-Packer's shell provisioner says "Provisioning with shell script: PATH" when
-a script starts, shell-local says "Running local shell script: PATH", the
-file provisioner "Uploading SRC => DST". A part ends at Packer's next step
-line (`==> ...`). `packer_timings()` is that pure function over
-`runner.Event`s; `timings_from_log()` applies it to a build's packer.log.
+Per-script timings come from Packer's own stream (packer_log.py); the
+record and its tables are timings.py.
 """
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Iterator
 
-from builder.bake.runner import Event, parse_line
-
-# -- timings from Packer's machine-readable stream (pure) ------------------
-
-_STEP = re.compile(r"^==> (?P<target>[^:]+): (?P<text>.*)$", re.S)
-_SCRIPT = re.compile(r"^Provisioning with shell script: (?P<path>.+)$")
-_LOCAL = re.compile(r"^Running local shell script: (?P<path>.+)$")
-_UPLOAD = re.compile(r"^Uploading (?P<src>.+?) => (?P<dst>.+)$")
-_FINISHED = re.compile(r"^Build '(?P<target>[^']+)' (finished|errored)")
-_INLINE = re.compile(r"(^|/)packer-shell\d+$")
-
-# Our template runs exactly one shell-local provisioner: the in-build gate.
-LOCAL_INLINE = "in-build gate (shell-local)"
-INLINE = "inline commands"
-PHASES = ("boot and connect", "provision", "shutdown and capture")
-
-
-@dataclass
-class Timing:
-    name: str
-    seconds: float
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "seconds": round(self.seconds, 1)}
-
-
-def _part_name(text: str) -> str | None:
-    """The name of the provisioning part a Packer step line starts, or None."""
-    m = _SCRIPT.match(text)
-    if m:
-        return INLINE if _INLINE.search(m["path"]) else os.path.basename(m["path"].rstrip("/"))
-    m = _LOCAL.match(text)
-    if m:
-        return LOCAL_INLINE if _INLINE.search(m["path"]) else "local " + os.path.basename(m["path"])
-    m = _UPLOAD.match(text)
-    if m:
-        return "upload " + (os.path.basename(m["src"].rstrip("/")) or m["src"])
-    return None
-
-
-def packer_timings(events: Iterable[Event]) -> dict[str, list[Timing]]:
-    """Per provisioning part and per phase durations from Packer's events.
-
-    Returns {"scripts": [...], "phases": [...]}, both in order. A part
-    starts at its own step line and ends at Packer's next step line (or
-    the last event). Phases: from the first event to the first part (boot,
-    wait for SSH), the parts, and from the last part to the end of the
-    build (shutdown, image capture, post-processors). Durations are as
-    exact as Packer's timestamps (whole seconds).
-    """
-    parts: list[Timing] = []
-    first = last = None
-    first_part = last_part_end = None
-    finished = None
-    open_name, open_at = None, 0
-    for ev in events:
-        if first is None:
-            first = ev.timestamp
-        last = ev.timestamp
-        if ev.type != "ui" or ev.level != "say":
-            continue
-        text = ev.message.strip()
-        fin = _FINISHED.match(text)
-        step = _STEP.match(text)
-        if not (step or fin):
-            continue
-        if open_name is not None:
-            parts.append(Timing(open_name, ev.timestamp - open_at))
-            last_part_end = ev.timestamp
-            open_name = None
-        if fin:
-            finished = finished or ev.timestamp
-            continue
-        name = _part_name(step["text"].strip())
-        if name is not None:
-            open_name, open_at = name, ev.timestamp
-            if first_part is None:
-                first_part = ev.timestamp
-    if open_name is not None and last is not None:
-        parts.append(Timing(open_name, last - open_at))
-        last_part_end = last
-    phases: list[Timing] = []
-    if first is not None and first_part is not None:
-        end = finished if finished is not None else last
-        phases = [
-            Timing(PHASES[0], first_part - first),
-            Timing(PHASES[1], last_part_end - first_part),
-            Timing(PHASES[2], max(0, end - last_part_end)),
-        ]
-    return {"scripts": parts, "phases": phases}
-
-
-def events_from_lines(lines: Iterable[str]) -> list[Event]:
-    return [ev for ev in map(parse_line, lines) if ev is not None]
-
-
-def timings_from_log(path: Path) -> dict[str, list[Timing]]:
-    """`packer_timings` of a finished build's packer.log."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return packer_timings(events_from_lines(f))
-
-
-def timings_record(steps: list[Timing], packer: dict[str, list[Timing]], total: float,
-                   ok: bool = True) -> dict:
-    """The JSON-able record stored as catalog Entry.timings (lists keep their order)."""
-    return {
-        "total_seconds": round(total, 1),
-        "ok": ok,
-        "steps": [t.as_dict() for t in steps],
-        "packer": [t.as_dict() for t in packer.get("phases", [])],
-        "scripts": [t.as_dict() for t in packer.get("scripts", [])],
-    }
-
-
-def duration(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-    m, s = divmod(int(round(seconds)), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s"
-
-
-def _sections(record: dict) -> list[tuple[str, list[dict]]]:
-    return [(title, record.get(key) or []) for title, key in
-            (("step", "steps"), ("packer phase", "packer"), ("script", "scripts"))]
-
-
-def timings_text(record: dict, title: str = "") -> str:
-    """A plain-text table of a timings record (for logs and `djbake images --show`)."""
-    if not record:
-        return "no timings recorded\n"
-    rows: list[tuple[str, str, str, str]] = []
-    total = float(record.get("total_seconds") or 0)
-    for kind, items in _sections(record):
-        for item in items:
-            share = f"{100 * item['seconds'] / total:.0f}%" if total else ""
-            rows.append((kind, item["name"], duration(item["seconds"]), share))
-    rows.append(("total", "", duration(total), ""))
-    widths = [max(len(r[i]) for r in rows + [("", "", "", "")]) for i in range(4)]
-    widths[0] = max(widths[0], len("kind"))
-    widths[1] = max(widths[1], len("name"))
-    lines = [title] if title else []
-    head = ("kind", "name", "time", "share")
-    for r in [head] + rows:
-        lines.append(f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{max(widths[2], 4)}}  {r[3]:>5}".rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def timings_table(record: dict, title: str = ""):
-    """The same table as a rich Table."""
-    from rich.table import Table
-
-    table = Table(title=title or None, title_justify="left", show_edge=False, pad_edge=False)
-    table.add_column("kind", style="dim")
-    table.add_column("name")
-    table.add_column("time", justify="right")
-    table.add_column("share", justify="right", style="dim")
-    total = float(record.get("total_seconds") or 0)
-    for kind, items in _sections(record):
-        for item in items:
-            share = f"{100 * item['seconds'] / total:.0f}%" if total else ""
-            table.add_row(kind, item["name"], duration(item["seconds"]), share)
-        if items:
-            table.add_section()
-    table.add_row("total", "", duration(total), "", style="bold")
-    return table
-
+from builder.bake.packer_log import Timing, packer_timings
+from builder.bake.runner import Event
+from builder.bake.timings import duration, timings_record, timings_table, timings_text
 
 # -- one build ---------------------------------------------------------------
 

@@ -7,8 +7,8 @@ import secrets
 import subprocess
 
 from builder import __version__
-from builder.spec import Spec
 from builder.paths import ROOT
+from builder.spec import Spec
 
 
 def _git(*args: str) -> str:

@@ -4,13 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.bake import packer as packer_mod
-from builder import providers
-from builder.bake import template
+from builder import paths, providers
+from builder.bake import packer as packer_mod, plugin_schema, template
 from builder.errors import UserError
+from builder.providers.base import Provider
 from builder.spec import Spec
-from builder import paths
-
 
 
 def out_dir(spec: Spec, provider: str, base: Path | None = None) -> Path:
@@ -19,13 +17,18 @@ def out_dir(spec: Spec, provider: str, base: Path | None = None) -> Path:
 
 def render(spec: Spec, provider_names: list[str], packer: packer_mod.Packer | None,
            base: Path | None = None, provenance: dict[str, str] | None = None) -> list[template.Rendered]:
-    needs_plugins = bool(packer and packer.needs_plugins)
-    # Build every template in memory first: nothing is written if one fails.
     version = packer.version if packer else (1, 6, 6)
     provs = [providers.get(name)(spec, version) for name in provider_names]
-    for p in provs:
-        template.render_files(spec, p, needs_plugins)
-    return [template.write(spec, p, out_dir(spec, p.name, base), needs_plugins, provenance) for p in provs]
+    return render_providers(spec, provs, packer, base, provenance)
+
+
+def render_providers(spec: Spec, provs: list[Provider], packer: packer_mod.Packer | None,
+                     base: Path | None = None, provenance: dict[str, str] | None = None) -> list[template.Rendered]:
+    """render() for provider objects already made (`djbake image` makes its one provider once)."""
+    needs_plugins = bool(packer and packer.needs_plugins)
+    # Render every template in memory first: nothing is written if one fails.
+    files = [template.render_files(spec, p, needs_plugins) for p in provs]
+    return [template.write(spec, f, out_dir(spec, p.name, base), provenance) for p, f in zip(provs, files)]
 
 
 @dataclass
@@ -36,12 +39,14 @@ class Validation:
     output: str
 
 
-def validate(spec: Spec, rendered: template.Rendered, provider_name: str,
+def validate(spec: Spec, rendered: template.Rendered, provider: str | Provider,
              packer: packer_mod.Packer) -> Validation:
-    provider = providers.get(provider_name)(spec, packer.version)
+    """`packer validate` (or the plugin schema check) of one rendered provider, given by name or as the object."""
+    if isinstance(provider, str):
+        provider = providers.get(provider)(spec, packer.version)
+    provider_name = provider.name
     if packer.version < packer_mod.BUILTINS_UNTIL and provider.plugin and not _builtin(packer, provider):
         # Debian's Packer lacks this builder and cannot install plugins.
-        from builder.bake import plugin_schema
 
         problems = plugin_schema.check(provider.builder_type, provider.source())
         return Validation(provider_name, not problems, "plugin schema (no builder in this Packer)",

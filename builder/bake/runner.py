@@ -1,4 +1,4 @@
-"""Step 5: run `packer build`, streaming its machine-readable output.
+"""Step 7: run `packer build`, streaming its machine-readable output.
 
 Not packer-py: that blocks until Packer exits and sends the template on
 stdin, where Packer reads it as legacy JSON. This runner reads each line

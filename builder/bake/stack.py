@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from builder.spec import app_source
 from builder import tables
-from builder.spec import Spec
-
+from builder.spec import Spec, app_source
 
 # Layers: where a provider builds in layers (qemu), the scripts of the
 # "stack" layer run once into a cached disk (builder/bake/layers.py) and a build

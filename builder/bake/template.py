@@ -1,4 +1,4 @@
-"""Step 3: validated spec + provider -> Packer template (HCL2 JSON syntax).
+"""Step 2: validated spec + provider -> Packer template (HCL2 JSON syntax).
 
 The build is the same for every provider: upload the payload, run the
 stack scripts, run the in-build testinfra gate from the host, seal, and
@@ -11,11 +11,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.spec import app_source
-from builder.bake import apt_cache, stack
 from builder import paths, tables
+from builder.bake import apt_cache, stack
 from builder.providers import base
-from builder.spec import Spec
+from builder.spec import Spec, app_source
 
 SCRIPTS_DIR = paths.ROOT / "scripts"
 
@@ -156,10 +155,8 @@ def render_files(spec: Spec, provider: base.Provider, needs_plugins: bool) -> di
     return files
 
 
-def write(spec: Spec, provider: base.Provider, out_dir: Path, needs_plugins: bool,
-          provenance: dict[str, str] | None = None) -> Rendered:
-    """Write the template and its payload into out_dir, atomically per file."""
-    files = render_files(spec, provider, needs_plugins)
+def write(spec: Spec, files: dict[str, str], out_dir: Path, provenance: dict[str, str] | None = None) -> Rendered:
+    """Write render_files()'s files and the payload into out_dir, atomically per file."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for rel in (PLUGINS_FILE, f"{LAYER_DIR}/{PLUGINS_FILE}"):
         if rel not in files and (out_dir / rel).exists():

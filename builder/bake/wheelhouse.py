@@ -25,6 +25,7 @@ from typing import Callable
 
 from builder.bake import stack
 from builder.errors import BuildFailed
+from builder.paths import cache_root
 from builder.spec import Spec
 
 # glibc of each OS: the newest manylinux tag its Python can install.
@@ -66,8 +67,6 @@ def key(spec: Spec) -> str:
 
 
 def cache_dir(spec: Spec) -> Path:
-    from builder.paths import cache_root
-
     return cache_root() / "wheels" / key(spec)
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from builder.errors import BuildFailed
+from builder.errors import BuildFailed, UserError
 
 REQUIRED_PORTS = (22, 80, 443)
 # The DHCP clients' own sockets (v4, v6): they receive the lease, serve nothing, and the
@@ -128,8 +128,6 @@ def lynis_tar(paths: tuple[str, ...] = LYNIS_PATHS) -> bytes:
     """The host's Lynis (Debian package) as a tar to unpack at / in the target."""
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
-        from builder.errors import UserError
-
         raise UserError(f"Lynis is not installed on this host ({', '.join(missing)} missing)",
                         hint="make deps (apt-get install lynis)")
     buf = io.BytesIO()

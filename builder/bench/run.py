@@ -28,12 +28,14 @@ from typing import Callable
 
 import yaml
 
-from builder.bake import apt_cache, provenance, gate, packer as packer_mod, pipeline, render
-from builder.bench import report as bench, probe as bench_probe
+from builder import providers, spec as spec_mod
+from builder.bake import apt_cache, gate, packer as packer_mod, pipeline, provenance, render, wheelhouse
+from builder.bench import probe as bench_probe, report as bench, targets as bench_targets
+from builder.bench.targets import FLOOR_WHEELS, dir_tar, floor_script
 from builder.catalog import store as catalog
-from builder import providers
-from builder.spec import Spec
+from builder.errors import BuildFailed
 from builder.paths import ROOT
+from builder.spec import Spec
 
 SAMPLE_APP = ROOT / "tests" / "sample_project"
 APP_CHANGE = "the app layer (spec `app:` -> tests/sample_project)"
@@ -93,8 +95,6 @@ def render_and_validate(spec: Spec, out: Path, note: Callable[[str], None], null
         ok, output = packer_mod.validate(pk, null_dir, {})
         samples.append(time.monotonic() - t)
         if not ok:
-            from builder.errors import BuildFailed
-
             raise BuildFailed(f"packer validate of the minimal null template failed: {output}")
     return bench.render_validate(render_seconds, validate, sorted(samples)[len(samples) // 2])
 
@@ -116,9 +116,6 @@ def gate_figure(build_dir: Path, timings: dict, round_trip: float, transport: st
 def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], object],
         note: Callable[[str], None] = print) -> dict:
     """Every figure for provider; returns the results document (not yet written)."""
-    from builder.bench import targets as bench_targets
-    from builder import spec as spec_mod
-
     spec = spec_mod.load(spec_path)
     out.mkdir(parents=True, exist_ok=True)
     figures: list[bench.Figure] = []
@@ -155,10 +152,8 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
             base_packages = bench_probe.packages(session)
             lynis_base = bench_probe.lynis(session)
             added = sorted(set(baked_packages) - set(base_packages))
-            from builder.bake import wheelhouse
 
             house = wheelhouse.ensure(spec, log=note)
-            from builder.bench.targets import FLOOR_WHEELS, dir_tar, floor_script
 
             session.put_tar(dir_tar(house.directory, FLOOR_WHEELS))
             # Through the same package cache as the builds, so only djbake differs.

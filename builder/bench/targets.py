@@ -24,9 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from builder import providers
 from builder.bench import probe as bench_probe
-from builder.docker import client as docker_client
+from builder.docker import base_image as docker_base, client as docker_client
 from builder.errors import BuildFailed, UserError
+from builder.qemu import accel, base_image, fresh_boot, vm
 from builder.spec import Spec
 
 HTTP_TIMEOUT = 1200    # TCG boots take minutes; a container seconds
@@ -99,13 +101,9 @@ class DockerTarget:
     ]
 
     def __init__(self):
-        from builder.docker import base_image as docker_base
-
         self.client = docker_client.connect()
 
     def bootstrap(self, spec: Spec, note=print) -> float:
-        from builder.docker import base_image as docker_base
-
         t = time.monotonic()
         docker_base.ensure(spec.os, rebuild=True, client=self.client, log=note)
         return time.monotonic() - t
@@ -115,8 +113,6 @@ class DockerTarget:
 
     @contextmanager
     def _container(self, image: str, purpose: str):
-        from builder.docker import base_image as docker_base
-
         box = self.client.containers.run(image, detach=True, labels={docker_base.LABEL: purpose},
                                          **docker_base.RUN_KWARGS)
         try:
@@ -126,19 +122,15 @@ class DockerTarget:
 
     @contextmanager
     def baked(self, artifact: str) -> Iterator[tuple[float, DockerSession]]:
-        from builder.qemu import fresh_boot
-
         started = time.monotonic()
         with self._container(artifact, "bench-baked") as box:
             box.reload()
             ip = box.attrs["NetworkSettings"]["IPAddress"]
-            seconds = wait_http(lambda: fresh_boot.http_status(80, host=ip, timeout=5), started, box.reload)
+            seconds = seconds_to_http_200(lambda: fresh_boot.http_status(80, host=ip, timeout=5), started, box.reload)
             yield seconds, DockerSession(box)
 
     @contextmanager
     def base(self, spec: Spec) -> Iterator[tuple[float, DockerSession]]:
-        from builder.docker import base_image as docker_base
-
         started = time.monotonic()
         with self._container(docker_base.reference(spec.os), "bench-base") as box:
             state = docker_base.wait_booted(box, 300)
@@ -147,7 +139,8 @@ class DockerTarget:
             yield time.monotonic() - started, DockerSession(box)
 
 
-def wait_http(status, started: float, alive=lambda: None, timeout: float = HTTP_TIMEOUT, every: float = 1.0) -> float:
+def seconds_to_http_200(status, started: float, alive=lambda: None, timeout: float = HTTP_TIMEOUT,
+                        every: float = 1.0) -> float:
     """Seconds from started until status() is 200; alive() raises when the machine is gone."""
     last = 0
     while time.monotonic() - started < timeout:
@@ -190,8 +183,6 @@ class QemuTarget:
         self.memory_mb = memory_mb
 
     def _accelerator(self) -> str:
-        from builder.qemu import accel
-
         if self.accelerator is None:
             self.accelerator = accel.resolve().accelerator
         return self.accelerator
@@ -206,8 +197,6 @@ class QemuTarget:
 
     @contextmanager
     def _vm(self, disk: Path, name: str):
-        from builder.qemu import fresh_boot, vm
-
         machine, key, _ = fresh_boot._make_vm(f"{name}-{secrets.token_hex(3)}", disk, self.workdir,
                                           self._accelerator(), self.memory_mb)
         try:
@@ -218,10 +207,8 @@ class QemuTarget:
 
     @contextmanager
     def baked(self, artifact: str) -> Iterator[tuple[float, SSHSession]]:
-        from builder.qemu import fresh_boot
-
         with self._vm(Path(artifact), "bench-baked") as (machine, key):
-            seconds = wait_http(lambda: fresh_boot.http_status(machine.http_port, timeout=5), machine.started_at,
+            seconds = seconds_to_http_200(lambda: fresh_boot.http_status(machine.http_port, timeout=5), machine.started_at,
                                 lambda: _alive(machine), every=3)
             # Logins only after cloud-init made the user (fail2ban: see vm.wait_for_ssh).
             machine.wait_for_ssh(fresh_boot.USER, key)
@@ -229,9 +216,6 @@ class QemuTarget:
 
     @contextmanager
     def base(self, spec: Spec) -> Iterator[tuple[float, SSHSession]]:
-        from builder.qemu import base_image, fresh_boot
-        from builder import providers
-
         # The base the build started from (the pipeline made or cached it in this run's cache).
         setting = providers.get("qemu")(spec).settings.source_image
         source = base_image.resolve(spec, setting)

@@ -1,7 +1,7 @@
 """Cloud operations djbake does itself, beside Packer: select, launch, verify, prune, replicate.
 
-One module per API: `linode` (linode_api4) and `openstack` (openstacksdk,
-for Rackspace). The provider modules in builder/providers/ call them from
+One module per API: `aws` (boto3), `linode` (linode_api4) and `openstack`
+(openstacksdk, for Rackspace). The provider modules in builder/providers/ call them from
 their hooks. Shared here: a throw-away SSH key pair and waiting for an SSH login.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.bake import gate
 from builder.errors import BuildFailed
 
 
@@ -87,8 +88,6 @@ def random_password() -> str:
 
 def run_suite(host: str, port: int, user: str, key_file: Path, log_dir: Path | None = None):
     """The image's testinfra suite over SSH (builder/bake/gate.py), as the fresh-boot verification."""
-    from builder.bake import gate
-
     return gate.run_suite(host=host, port=port, user=user, key_file=str(key_file), log_dir=log_dir,
                           fresh_boot=True, name="fresh-boot")
 

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from builder import clouds, regions
 from builder.errors import BuildFailed, UserError
 
 ENDPOINT_ENV = "DJBAKE_AWS_ENDPOINT"
@@ -40,8 +41,6 @@ def endpoint() -> str | None:
 
 
 def check_regions(names: list[str]) -> None:
-    from builder import regions
-
     known = [r.id for r in regions.table("aws")]
     for name in names:
         if name not in known:
@@ -371,7 +370,6 @@ def verify(region: str, ami: str, instance_type: str, user: str, user_data: str 
     """
     import secrets
 
-    from builder import clouds
 
     suite = suite or clouds.run_suite
     key = clouds.temporary_key()

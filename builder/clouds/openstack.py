@@ -23,8 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from builder import clouds
-from builder import tables
+from builder import clouds, tables
 from builder.errors import BuildFailed, UserError
 
 TAG_VERIFIED = "djbake-verified"

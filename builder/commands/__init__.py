@@ -1,12 +1,26 @@
-"""Subcommands beyond render/validate. Each module exports `register(sub, add, spec_args)`.
+"""Every `djbake` subcommand. Each module exports `register(sub, add, spec_args)`; args.py holds what they share.
 
-One module per command keeps the CLI small and lets each pipeline step own
-its own arguments.
+One module per command keeps cli.py to the parser and lets each pipeline
+step own its own arguments. The order here is the order of `djbake --help`.
 """
 from __future__ import annotations
 
-import importlib
+from builder.commands import (
+                              bench,
+                              catalog,
+                              check,
+                              docs,
+                              doctor,
+                              gate,
+                              image,
+                              images,
+                              launch,
+                              prune,
+                              regions,
+                              render,
+                              scan,
+                              verify,
+)
 
-MODULES: tuple[str, ...] = ("doctor", "catalog", "regions", "docs", "prune", "image", "verify", "launch", "gate", "scan", "bench")
-
-REGISTER = [importlib.import_module(f"builder.commands.{m}").register for m in MODULES]
+MODULES = (check, render, images, doctor, catalog, regions, docs, prune, image, verify, launch, gate, scan, bench)
+REGISTER = [m.register for m in MODULES]

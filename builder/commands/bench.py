@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 
 from builder.bake import progress
+from builder.bench import chart as bench_chart, report as bench, run as bench_run
+from builder.commands.args import spec_path
 from builder.errors import UserError
 from builder.paths import ROOT
 
@@ -13,8 +15,6 @@ PROVIDERS = ("qemu", "docker")
 
 def write_outputs(doc: dict, directory: Path) -> list[Path]:
     """results.json, steps.png and report.md from a results document."""
-    from builder.bench import report as bench, chart as bench_chart
-
     builds = {name: b["timings"] for name, b in (doc.get("builds") or {}).items() if b.get("timings")}
     written = []
     if builds:
@@ -27,9 +27,6 @@ def write_outputs(doc: dict, directory: Path) -> list[Path]:
 
 
 def cmd_bench(args) -> int:
-    from builder.bench import run as bench_run
-    from builder.cli import _spec_path
-
     directory = Path(args.out)
     if args.report_only:
         path = directory / "results.json"
@@ -41,7 +38,7 @@ def cmd_bench(args) -> int:
             raise UserError(f"{path}: not JSON: {e}") from None
     else:
         with progress.from_args(args) as view:
-            doc = bench_run.run(_spec_path(args), args.provider, directory / "out", view.build)
+            doc = bench_run.run(spec_path(args), args.provider, directory / "out", view.build)
     for path in write_outputs(doc, directory):
         print(path)
     return 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import sys
 
+from builder import doctor
+from builder.commands.args import provider_list
+
 
 def cmd_doctor(args) -> int:
-    from builder import doctor
-    from builder.cli import _provider_list
-
-    targets = _provider_list(args.provider) if args.provider else ["qemu"]
+    targets = provider_list(args.provider) if args.provider else ["qemu"]
     report = doctor.run(targets, probe=not args.no_probe)
     if args.json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")

@@ -1,10 +1,10 @@
 """`djbake gate` (and `python -m builder gate`): the in-build testinfra gate Packer runs before sealing."""
 from __future__ import annotations
 
+from builder.bake import gate
+
 
 def _cmd(args) -> int:
-    from builder.bake import gate
-
     return gate.cmd_gate(args)
 
 

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.bake import progress
 from builder import providers
+from builder.bake import multi, pipeline, progress
+from builder.commands.args import load_spec
 from builder.errors import BuildFailed
 
 
 def cmd_image(args) -> int:
-    from builder.bake import pipeline
-    from builder.cli import _load_spec
-
-    spec = _load_spec(args)
+    spec = load_spec(args)
     if "," in args.provider or args.provider == "all":
         return _many(args, spec)
     name = providers.get(args.provider).name
@@ -30,8 +28,6 @@ def cmd_image(args) -> int:
 
 def _many(args, spec) -> int:
     """Several providers in parallel (builder/bake/multi.py), then a summary table."""
-    from builder.bake import multi
-
     names = multi.parse(args.provider, spec)
     with progress.from_args(args) as view:
         results = multi.run(spec, names, view, Path(args.out) if args.out else None, verify=not args.no_verify)

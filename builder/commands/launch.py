@@ -4,13 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from builder import providers
+from builder.catalog import store as catalog
+from builder.commands.args import load_spec
 from builder.errors import UserError
+from builder.qemu import launch
 
 
 def cmd_launch(args) -> int:
-    from builder.catalog import store as catalog
-    from builder.qemu import launch
-
     provider = providers.get(args.provider).name
     if provider != "qemu":
         return _launch_cloud(args, provider)
@@ -46,10 +46,7 @@ def cmd_launch(args) -> int:
 
 def _launch_cloud(args, provider: str) -> int:
     """A cloud VM from the newest verified image in --region, through the provider's launch() hook."""
-    from builder.catalog import store as catalog
-    from builder.cli import _load_spec
-
-    spec = _load_spec(args)
+    spec = load_spec(args)
     cls = providers.get(provider)
     entry = None
     for e in catalog.Catalog().query(provider=provider, image=args.image_name or spec.name,

@@ -7,17 +7,16 @@ The catalog follows: pruned images get state `deregistered`.
 """
 from __future__ import annotations
 
-from builder.catalog import store as catalog
 from builder import providers
+from builder.catalog import store as catalog
+from builder.commands.args import load_spec
 from builder.errors import UserError
 
 
 def cmd_prune(args) -> int:
-    from builder.cli import _load_spec
-
     if args.keep < 1:
         raise UserError("--keep must be 1 or more")
-    spec = _load_spec(args)
+    spec = load_spec(args)
     provider = providers.get(args.provider)(spec)
     decisions = provider.prune(args.keep, args.dry_run, catalog.Catalog())
     verb = "would delete" if args.dry_run else "deleted"

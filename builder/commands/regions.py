@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from builder import providers, regions
+from builder.commands.args import load_spec
 from builder.errors import UserError
 
 
@@ -32,9 +33,7 @@ def cmd_regions(args) -> int:
 def _settings(args, cls):
     """The spec's settings for the provider when a spec is given (Rackspace: flex or classic)."""
     if getattr(args, "spec", None) or getattr(args, "image", None):
-        from builder.cli import _load_spec
-
-        return _load_spec(args).providers_settings(cls.name)
+        return load_spec(args).providers_settings(cls.name)
     return cls.Settings()
 
 

@@ -2,19 +2,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from builder import providers
+from builder import providers, spec as spec_mod
+from builder.bake import render
+from builder.catalog import store as catalog
+from builder.commands.args import spec_path
 from builder.errors import BuildFailed, UserError
+from builder.providers.base import BuildContext
 
 
 def cmd_verify(args) -> int:
-    from builder.catalog import store as catalog
-    from builder.bake import render
-    from builder import spec as spec_mod
-    from builder.cli import _spec_path
-    from builder.providers.base import BuildContext
-
     cat = catalog.Catalog()
     provider_name = providers.get(args.provider).name
     if args.id:
@@ -26,7 +23,7 @@ def cmd_verify(args) -> int:
         entry = found[0] if found else None
         if entry is None:
             raise UserError(f"no {provider_name} image in the catalog", hint=f"make image PROVIDER={provider_name}")
-    spec = spec_mod.load(_spec_path(args))
+    spec = spec_mod.load(spec_path(args))
     if spec.name != entry.image:
         raise UserError(f"catalog entry {entry.id} is image {entry.image}, the spec is {spec.name}",
                         hint=f"--image {entry.image}")

@@ -1,15 +1,22 @@
 """Provider registry: one module per provider, each exporting `Provider`.
 
-Adding a provider is adding a module here (and its tests); nothing else
-in djbake names providers.
+Adding a provider is adding a module here, its facts in builder/tables.py
+and builder/data/regions.json, and its tests (docs/adding-a-provider.md).
+A few modules single out the two local providers by name, because they run
+on this host: LOCAL below (bake/multi.py, doctor.py), bake/apt_cache.py (how
+each local guest reaches the host's package cache), and the benchmark
+(bench/, commands/bench.py), which measures qemu and docker only.
 """
 from __future__ import annotations
 
 import importlib
 
+from builder.errors import UserError
 from builder.providers.base import Provider
 
 MODULES = ("aws", "linode", "rackspace", "digitalocean", "hetzner", "gcp", "azure", "qemu", "docker")
+# Built on this host: no cloud account, but local tools and disk space.
+LOCAL = ("qemu", "docker")
 
 PROVIDERS: dict[str, type[Provider]] = {
     name: importlib.import_module(f"builder.providers.{name}").Provider for name in MODULES
@@ -17,8 +24,6 @@ PROVIDERS: dict[str, type[Provider]] = {
 
 
 def get(name: str) -> type[Provider]:
-    from builder.errors import UserError
-
     try:
         return PROVIDERS[name]
     except KeyError:

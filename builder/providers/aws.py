@@ -13,6 +13,8 @@ import os
 
 from pydantic import Field
 
+from builder import clouds
+from builder.clouds import aws
 from builder.providers import base
 
 # Verification user-data: proves that user-data reaches the instance and runs at boot.
@@ -116,8 +118,6 @@ class Provider(base.Provider):
         return self.packer_version >= (1, 7, 0)
 
     def prepare(self, ctx: base.BuildContext) -> None:
-        from builder.clouds import aws
-
         aws.check_regions(self.regions)
         aws.check_credentials()
         ctx.secrets.extend(v for v in (os.environ.get(c.env) for c in self.credentials) if v)
@@ -127,8 +127,6 @@ class Provider(base.Provider):
         return {"aws_copy_regions": "[]"}
 
     def artifacts(self, builds: list[dict], ctx: base.BuildContext) -> list[tuple[str, str]]:
-        from builder.clouds import aws
-
         out: list[tuple[str, str]] = []
         for build in builds:
             out += aws.parse_artifact_id(str(build.get("artifact_id") or "")).items()
@@ -142,9 +140,6 @@ class Provider(base.Provider):
         return out
 
     def verify(self, artifacts: list[tuple[str, str]], ctx: base.BuildContext) -> base.Verification:
-        from builder import clouds
-        from builder.clouds import aws
-
         region, ami = artifacts[0]
         suite = functools.partial(clouds.run_suite, log_dir=ctx.build_dir / "verify")
         with ctx.step(f"boot {ami} in {region} and run the suite"):
@@ -161,8 +156,6 @@ class Provider(base.Provider):
     def publish(self, artifacts: list[tuple[str, str]], verification: base.Verification,
                 ctx: base.BuildContext) -> list[tuple[str, str]]:
         """After a passed verification only: tag verified, copy to the other regions, write SSM."""
-        from builder.clouds import aws
-
         if not verification.passed:
             return artifacts
         region, ami = artifacts[0]
@@ -186,22 +179,16 @@ class Provider(base.Provider):
     @classmethod
     def available(cls, region: str, artifact: str) -> bool:
         """EC2 still has the AMI and it is available (EC2 launches deregistered AMIs for a while)."""
-        from builder.clouds import aws
-
         return aws.is_available(region, artifact)
 
     def launch(self, region: str, artifact: str, user_data: str = "") -> tuple[str, str]:
         """An instance of the AMI (IMDSv2 required), as (instance id, address)."""
-        from builder.clouds import aws
-
         inst = aws.launch(region, artifact, self.instance_size or "t3.small", user_data,
                           {aws.TAG_IMAGE: self.spec.name, "djbake:purpose": "launch"})
         return inst.id, f"{inst.host}:{inst.port}" if inst.port != 22 else inst.host
 
     def prune(self, keep: int, dry_run: bool, cat) -> list:
         """Deregister old AMIs and delete their snapshots in every region the spec or the catalog names."""
-        from builder.clouds import aws
-
         recorded = {e.region for e in cat.query(provider=self.name, image=self.spec.name, state=None)}
         regions = [*self.regions, *sorted(recorded - set(self.regions))]
         aws.check_regions(regions)

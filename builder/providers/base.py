@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from builder import regions as regions_mod
-from builder import tables
+from builder import regions as regions_mod, tables
+from builder.errors import UserError
 
 if TYPE_CHECKING:
     from builder.bake.progress import Build
@@ -194,8 +194,6 @@ class Provider:
 
     def launch(self, region: str, artifact: str, user_data: str = "") -> tuple[str, str]:
         """A cloud VM from the artifact, as (id, address) (`djbake launch`); qemu has its own."""
-        from builder.errors import UserError
-
         raise UserError(f"djbake launch does not support {self.name} yet",
                         hint=f"use the id from `djbake latest --provider {self.name}` in your cloud's console")
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import time
 
+from builder.bake import gate
+from builder.docker import base_image as docker_base, client as docker_client
 from builder.providers import base
-from builder.docker import client as docker_client
 
 
 class Provider(base.Provider):
@@ -26,8 +27,6 @@ class Provider(base.Provider):
     uses_apt_cache = True
 
     def source(self) -> dict:
-        from builder.docker import base_image as docker_base
-
         return {
             "image": self.settings.source_image or self.os_image()["image"],
             "pull": False,
@@ -53,8 +52,6 @@ class Provider(base.Provider):
     # -- build hooks ------------------------------------------------------
     def prepare(self, ctx: base.BuildContext) -> None:
         """The base image must exist locally: no registry can be reached."""
-        from builder.docker import base_image as docker_base
-
         if self.settings.source_image:
             return  # the user's own image; Packer says so if it is missing
         t = time.monotonic()
@@ -80,9 +77,6 @@ class Provider(base.Provider):
 
 def verify_image(image: str, workdir, note=print) -> dict[str, dict]:
     """Sealed checks, then two fresh boots of image (one at a time: 2 cores), then their comparison."""
-    from builder.docker import base_image as docker_base
-    from builder.bake import gate
-
     workdir.mkdir(parents=True, exist_ok=True)
     client = docker_client.connect()
     checks: dict[str, dict] = {}

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from builder import clouds
+from builder.clouds import linode
 from builder.providers import base
 from builder.providers.aws import VERIFY_USER_DATA
 
@@ -49,8 +51,6 @@ class Provider(base.Provider):
         return {"linode_image_regions": json.dumps(self.regions[:1])}
 
     def verify(self, artifacts: list[tuple[str, str]], ctx: base.BuildContext) -> base.Verification:
-        from builder.clouds import linode
-
         region, image = artifacts[0]
         with ctx.step(f"boot {image} in {region} and run the suite"):
             r = linode.verify(linode.client(), image, region, self.instance_size, user_data=VERIFY_USER_DATA)
@@ -60,8 +60,6 @@ class Provider(base.Provider):
     def publish(self, artifacts: list[tuple[str, str]], verification: base.Verification,
                 ctx: base.BuildContext) -> list[tuple[str, str]]:
         """After a passed verification only: tag the image verified and replicate it to the other regions."""
-        from builder.clouds import linode
-
         if not verification.passed:
             return artifacts
         api = linode.client()
@@ -75,21 +73,14 @@ class Provider(base.Provider):
     # -- after the build: select, launch, prune ------------------------------
     @classmethod
     def available(cls, region: str, artifact: str) -> bool:
-        from builder.clouds import linode
-
         return linode.get_image(linode.client(), artifact).regions.get(region) == "available"
 
     def launch(self, region: str, artifact: str, user_data: str = "") -> tuple[str, str]:
-        from builder.clouds import linode
-
         inst = linode.launch(linode.client(), artifact, region, self.instance_size, user_data=user_data or None,
                              tags=["djbake", f"djbake-{self.spec.name}"])
         return str(inst.id), inst.address
 
     def prune(self, keep: int, dry_run: bool, cat) -> list:
-        from builder import clouds
-        from builder.clouds import linode
-
         decisions = linode.prune(linode.client(), self.spec.name, keep, dry_run)
         if not dry_run:
             clouds.record_pruned(cat, self.name, self.spec.name, decisions)

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from builder import paths
 from builder.providers import base
+from builder.qemu import accel, base_image, fresh_boot, vm
 
 BUILD_USER = "djbake"
 KEY_FILE = "build_key"
@@ -34,7 +35,6 @@ def _placeholders() -> dict[str, str]:
         tmp = Path(tempfile.mkdtemp(prefix="djbake-validate-"))
         atexit.register(shutil.rmtree, tmp, True)
         (tmp / "seed").mkdir()
-        from builder.qemu import vm
 
         for name in ("seed/user-data", "seed/meta-data", "base.qcow2"):
             (tmp / name).touch()
@@ -116,8 +116,6 @@ class Provider(base.Provider):
 
     # -- build hooks -----------------------------------------------------
     def prepare(self, ctx: base.BuildContext) -> None:
-        from builder.qemu import accel, base_image, vm
-
         with ctx.step("base image"):
             source = base_image.resolve(self.spec, self.settings.source_image, log=ctx.note)
         ctx.state["source"] = source
@@ -171,13 +169,9 @@ class Provider(base.Provider):
         return out
 
     def verify(self, artifacts: list[tuple[str, str]], ctx: base.BuildContext) -> base.Verification:
-        from builder.qemu import fresh_boot
-
         (region, path), = artifacts
         return fresh_boot.fresh_boot(Path(path), self.spec, ctx.build_dir / "verify",
                                  accelerator=ctx.state.get("accelerator"), note=ctx.note)
 
     def cleanup(self, ctx: base.BuildContext) -> None:
-        from builder.qemu import vm
-
         vm.delete_key(ctx.build_dir / KEY_FILE)

@@ -5,8 +5,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from builder import regions as regions_mod
-from builder import tables
+from builder import clouds, regions as regions_mod, tables
+from builder.clouds import openstack
 from builder.providers import base
 from builder.providers.aws import VERIFY_USER_DATA
 
@@ -83,13 +83,9 @@ class Provider(base.Provider):
     # -- build hooks (builder/bake/pipeline.py) -----------------------------------
     # Packer's artifact id is the Glance image UUID in the first region (the base default).
     def _connect(self, region: str | None = None):
-        from builder.clouds import openstack
-
         return openstack.connect(region or self.regions[0], self.settings.identity)
 
     def verify(self, artifacts: list[tuple[str, str]], ctx: base.BuildContext) -> base.Verification:
-        from builder.clouds import openstack
-
         region, image = artifacts[0]
         with ctx.step(f"boot {image} in {region} and run the suite"):
             r = openstack.verify(self._connect(region), image, self.instance_size, user_data=VERIFY_USER_DATA,
@@ -100,8 +96,6 @@ class Provider(base.Provider):
     def publish(self, artifacts: list[tuple[str, str]], verification: base.Verification,
                 ctx: base.BuildContext) -> list[tuple[str, str]]:
         """Tag the image verified. Glance has no cross-region copy: other regions get their own build."""
-        from builder.clouds import openstack
-
         if verification.passed:
             region, image = artifacts[0]
             openstack.mark_verified(self._connect(region), image)
@@ -113,23 +107,16 @@ class Provider(base.Provider):
     # -- after the build: select, launch, prune ------------------------------
     @classmethod
     def available(cls, region: str, artifact: str) -> bool:
-        from builder.clouds import openstack
-
         conn = openstack.connect(region, "flex" if region in FLEX_REGIONS else "classic")
         img = openstack._api(f"read image {artifact}", conn.image.find_image, artifact, ignore_missing=True)
         return img is not None and img.status == "active"
 
     def launch(self, region: str, artifact: str, user_data: str = "") -> tuple[str, str]:
-        from builder.clouds import openstack
-
         server = openstack.launch(self._connect(region), artifact, self.instance_size, user_data=user_data or None,
                                   name=f"{self.spec.name}-{artifact[:8]}", networks=self.settings.networks or None)
         return server.id, server.address
 
     def prune(self, keep: int, dry_run: bool, cat) -> list:
-        from builder import clouds
-        from builder.clouds import openstack
-
         decisions = openstack.prune(self._connect(), self.spec.name, keep, dry_run)
         if not dry_run:
             clouds.record_pruned(cat, self.name, self.spec.name, decisions)

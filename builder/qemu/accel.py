@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import UserError
+from builder.paths import cache_root
 
 CHOICES = ("kvm", "tcg")
 ENV = "DJBAKE_ACCELERATOR"
@@ -35,8 +36,6 @@ class Choice:
 
 
 def _cache_file() -> Path:
-    from builder.paths import cache_root
-
     return cache_root() / "accelerator.json"
 
 
@@ -100,8 +99,6 @@ def probe(kernel: Path, initrd: Path | None, seconds: float = PROBE_SECONDS) -> 
 
 def probe_kernel() -> tuple[Path, Path | None] | None:
     """A kernel to boot for the probe: the bootstrapped base's, or the host's own."""
-    from builder.paths import cache_root
-
     for kernel in sorted((cache_root() / "base").glob("*.vmlinuz"), key=lambda p: p.stat().st_mtime,
                          reverse=True):
         initrd = kernel.with_suffix(".initrd")

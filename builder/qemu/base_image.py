@@ -33,8 +33,8 @@ from typing import Callable, Iterator
 
 from builder import locks, paths, tables
 from builder.bake import apt_cache
-from builder.errors import BuildFailed, UserError
 from builder.digest import sha256_file
+from builder.errors import BuildFailed, UserError
 
 # Bump when the way the disk is made changes in a way the inputs don't show.
 RECIPE_VERSION = "1"

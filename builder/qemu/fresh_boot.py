@@ -23,11 +23,14 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from builder.qemu import vm
+from builder.bake import gate
 from builder.providers.base import Verification
-from builder.spec import Spec
+from builder.qemu import accel, vm
+
+if TYPE_CHECKING:   # builder.spec imports every provider, and providers/qemu.py imports this module
+    from builder.spec import Spec
 
 USER = "verify"
 MARKER = "/var/lib/djbake-verify/marker"
@@ -133,8 +136,6 @@ def fresh_boot(disk: Path, spec: Spec, workdir: Path, accelerator: str | None = 
                note: Callable[[str], None] = print, run_suite: bool = True,
                memory_mb: int = 1536, build_user: str = "djbake") -> Verification:
     """Boot disk twice, test both VMs, stop both. The disk is never written."""
-    from builder.qemu import accel
-
     started = time.monotonic()
     accelerator = accelerator or accel.resolve().accelerator
     if workdir.exists():
@@ -184,8 +185,6 @@ SUITE_MARKERS = ("gate or fresh_boot", "fresh_boot")   # first VM: everything th
 
 def suites(machines: list[tuple[vm.VM, Path]], workdir: Path, build_user: str) -> dict[str, dict]:
     """The testinfra suite on both VMs at once, then builder.gate.compare_boots on their records."""
-    from builder.bake import gate
-
     def one(index: int) -> "gate.SuiteResult":
         machine, key = machines[index]
         return gate.run_suite(host="127.0.0.1", port=machine.ssh_port, user=USER, key_file=str(key),

@@ -16,9 +16,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.qemu import accel, vm
-from builder.errors import BuildFailed, UserError
 from builder import paths
+from builder.errors import BuildFailed, UserError
+from builder.qemu import accel, vm
 
 USER = "admin"
 

@@ -1,4 +1,4 @@
-"""Step 1: YAML image spec -> validated model (the model itself: model.py).
+"""Step 1 (builder/bake/pipeline.py numbers the steps): YAML image spec -> validated model (the model itself: model.py).
 
 Every error names file, line, column and the field path, in one line, so
 an editor can jump to it. Unknown keys are errors with a suggestion.

@@ -1,0 +1,78 @@
+"""`djbake images` and `djbake latest`: what the catalog holds, and the image to select."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from builder import providers, regions
+from builder.bake import timings
+from builder.catalog import store as catalog
+from builder.errors import UserError
+
+
+def cmd_images(args) -> int:
+    cat = catalog.Catalog()
+    if args.show:
+        e = cat.get(args.show)
+        if e is None:
+            raise UserError(f"no image with id {args.show} in {cat.path}")
+        if args.json:
+            print(json.dumps(e.__dict__, indent=2, default=str))
+            return 0
+        _print_entry(e)
+        return 0
+    rows = cat.query(provider=args.provider, image=args.name, state=None)
+    if not rows:
+        print(f"no images recorded in {cat.path}; bake one with `make image`")
+        return 0
+    print(f"{'id':>4}  {'provider':12} {'region':14} {'image':14} {'version':16} {'verified':8}  artifact")
+    for e in rows:
+        ver = "yes" if e.verified else "no"
+        if e.state != "available":
+            ver += f" ({e.state})"
+        print(f"{e.id:>4}  {e.provider:12} {e.region:14} {e.image:14} {e.version:16} {ver:8}  {e.artifact}")
+    return 0
+
+
+def _print_entry(e) -> None:
+    """Everything recorded about one image, for people; the timings as a table."""
+    fields = dict(e.__dict__)
+    record = fields.pop("timings") or {}
+    fields["created_at"] = dt.datetime.fromtimestamp(fields["created_at"], dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S UTC")
+    width = max(map(len, fields))
+    for key, value in fields.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True, default=str) if value else "-"
+        print(f"{key:<{width}}  {'-' if value is None else value}")
+    print()
+    print(timings.timings_text(record, "timings:"), end="")
+
+
+def cmd_latest(args) -> int:
+    cls = providers.get(args.provider)
+    known = [r.id for r in cls.region_table(cls.Settings())]
+    if args.region and known and args.region not in known:
+        raise UserError(regions.unknown_region_message(args.region, known, cls.name))
+    cat = catalog.Catalog()
+    for e in cat.query(provider=args.provider, image=args.name, region=args.region, verified=True):
+        # The cloud has the last word: an image deleted outside djbake is skipped (and noted).
+        if cls.available(e.region, e.artifact):
+            print(e.artifact)
+            return 0
+        cat.update(e.id, state="unavailable")
+    where = f" in {args.region}" if args.region else ""
+    raise UserError(f"no verified {args.provider} image{where} in the catalog",
+                    hint=f"make image PROVIDER={args.provider}")
+
+
+def register(sub, add, spec_args) -> None:
+    p = add(sub, "images", cmd_images, "list the images in the catalog")
+    p.add_argument("--provider", "-p")
+    p.add_argument("--name", help="image name")
+    p.add_argument("--show", type=int, metavar="ID", help="everything recorded about one image, with its timings")
+    p.add_argument("--json", action="store_true", help="with --show: the entry as JSON")
+    p = add(sub, "latest", cmd_latest, "print the newest verified image to select")
+    p.add_argument("--provider", "-p", required=True, type=lambda v: providers.get(v).name)
+    p.add_argument("--region", "-r")
+    p.add_argument("--name", help="image name")
