@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from builder import safe_paths, source_checks
 from builder.errors import UserError
 
 if TYPE_CHECKING:
@@ -63,8 +64,7 @@ def payload_source(spec: "Spec") -> str:
 def copy_into(spec: "Spec", payload: Path) -> None:
     """Put the spec's local project into payload/app/ (and nothing there when there is none)."""
     target = payload / PAYLOAD_APP_DIR
-    if target.exists():
-        shutil.rmtree(target)
+    safe_paths.remove(target, payload.parent, owner=payload.parent)
     path = local_path(spec)
     if path is None:
         return
@@ -72,7 +72,4 @@ def copy_into(spec: "Spec", payload: Path) -> None:
     if why:  # gone since the spec was loaded
         raise UserError(f"app.source: {why}")
     target.mkdir(parents=True)
-    if path.is_dir():
-        shutil.copytree(path, target / path.name, ignore=_IGNORE)
-    else:
-        shutil.copy2(path, target / path.name)
+    source_checks.copy_project(path, target / path.name, ignore=_IGNORE)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import accel, vm
+from builder import accel, safe_paths, vm
 from builder.errors import BuildFailed, UserError
 from builder.template import ROOT
 
@@ -70,10 +69,9 @@ def start(artifact: Path, name: str, user_data: str | None = None, cpus: int = 2
     if current and vm.pid_alive(current.pid):
         raise UserError(f"VM {name} is already running (PID {current.pid})",
                         hint=f"djbake launch --provider qemu --stop --name {name}")
-    directory = vms_dir() / name
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    directory = vms_dir() / safe_paths.check_vm_name(name)
+    safe_paths.remove(directory, vms_dir())  # only a directory djbake made there
+    safe_paths.make(directory)
     disk = directory / "disk.qcow2"
     proc = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(artifact.resolve()),
                            str(disk)], capture_output=True, text=True)
@@ -107,8 +105,8 @@ def stop(name: str, keep: bool = False) -> Launched | None:
     directory = Path(current.directory)
     machine = vm.VM(name, directory / "disk.qcow2", None, workdir=directory, pid=current.pid)
     machine.stop(graceful_seconds=60)
-    if not keep:
-        shutil.rmtree(directory, ignore_errors=True)
+    if not keep:  # vm.json says where: removed only if djbake made it inside its VM directory
+        safe_paths.remove(directory, vms_dir())
     return current
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder import (apt_cache, catalog, context, doctor, layers, packer as packer_mod, providers, render, runner,
                      template, wheelhouse)
+from builder import safe_paths
 from builder.errors import BuildFailed
 from builder.progress import Build
 from builder.providers.base import BuildContext, Provider, Verification
@@ -53,7 +53,7 @@ def render_step(spec: Spec, provider_name: str, pk: packer_mod.Packer, provenanc
     # build refuse to start while it exists.
     for stale in (rendered.directory / "output", rendered.directory / template.LAYER_DIR / "output"):
         if stale.is_dir():
-            shutil.rmtree(stale)
+            safe_paths.remove(stale, rendered.directory, owner=rendered.directory)
     return rendered
 
 

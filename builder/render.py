@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder import packer as packer_mod
-from builder import providers, template
+from builder import providers, template, validate_values
 from builder.errors import UserError
 from builder.spec import Spec
 from builder.template import ROOT
@@ -23,6 +23,8 @@ def render(spec: Spec, provider_names: list[str], packer: packer_mod.Packer | No
     # Build every template in memory first: nothing is written if one fails.
     version = packer.version if packer else (1, 6, 6)
     provs = [providers.get(name)(spec, version) for name in provider_names]
+    for p in provs:  # what the spec's own providers section would have refused (arch, version)
+        validate_values.require_renderable(spec, p.name)
     for p in provs:
         template.render_files(spec, p, needs_plugins)
     return [template.write(spec, p, out_dir(spec, p.name, base), needs_plugins, provenance) for p in provs]

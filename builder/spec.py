@@ -16,7 +16,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator,
                       model_validator)
 
-from builder import app_source, tables
+from builder import source_checks, tables, validate_values
 from builder.errors import SpecError
 from builder.providers import PROVIDERS
 
@@ -25,7 +25,8 @@ APT_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: no coercion (`cpus: true` is not 1, `lifetime_days: "7"` not 7).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Stack(_Model):
@@ -113,6 +114,8 @@ class Spec(_Model):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Spec":
+        for loc, message in validate_values.problems(self):  # every value against its destination
+            raise _FieldError(loc, message)
         for i, pkg in enumerate(self.packages):
             if not APT_PACKAGE_RE.fullmatch(pkg):
                 raise _FieldError(("packages", i), f"{pkg!r} is not a Debian package name")
@@ -374,6 +377,8 @@ def load(path: str | Path) -> Spec:
     """Read and validate one spec file. Raises SpecError (one line)."""
     path = Path(path)
     file = str(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the read, a device never end
+        raise _error(file, 1, 1, (), "not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -420,11 +425,11 @@ def loads(text: str, file: str = "<spec>") -> Spec:
 
 def _check_paths(spec: Spec, file: str, marks: _Marks) -> None:
     """Host paths the build reads must exist now, not fail halfway through a build."""
-    path = app_source.local_path(spec)
-    why = app_source.problem(path) if path else None
-    if why:
-        line, col = marks.find(("app", "source"))
-        raise _error(file, line, col, ("app", "source"), why)
+    found = source_checks.problem(spec)  # a Python project, nothing of the host's beyond it
+    if found:
+        loc, why = found
+        line, col = marks.find(loc)
+        raise _error(file, line, col, loc, why)
 
 
 def json_schema() -> dict:

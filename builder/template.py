@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import app_source, apt_cache, stack, tables
+from builder import app_source, apt_cache, safe_paths, stack, tables, validate_values
 from builder.providers import base
 from builder.spec import Spec
 
@@ -159,7 +159,7 @@ def write(spec: Spec, provider: base.Provider, out_dir: Path, needs_plugins: boo
           provenance: dict[str, str] | None = None) -> Rendered:
     """Write the template and its payload into out_dir, atomically per file."""
     files = render_files(spec, provider, needs_plugins)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    safe_paths.claim(out_dir, legacy_root=ROOT / "build")  # removals below only inside a directory djbake made
     for rel in (PLUGINS_FILE, f"{LAYER_DIR}/{PLUGINS_FILE}"):
         if rel not in files and (out_dir / rel).exists():
             (out_dir / rel).unlink()
@@ -167,7 +167,7 @@ def write(spec: Spec, provider: base.Provider, out_dir: Path, needs_plugins: boo
         (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(out_dir / rel, text)
     if provenance is not None:
-        _atomic_write(out_dir / PROVENANCE_FILE, dumps(provenance))
+        _atomic_write(out_dir / PROVENANCE_FILE, dumps(validate_values.provenance_for(provider.name, provenance)))
     _copy_payload(spec, out_dir / "payload")
     return Rendered(out_dir, out_dir / template_name(spec), files)
 
@@ -175,8 +175,7 @@ def write(spec: Spec, provider: base.Provider, out_dir: Path, needs_plugins: boo
 def _copy_payload(spec: Spec, payload: Path) -> None:
     """Copy the guest scripts this spec runs, their shared lib*.sh and files/, and a local app."""
     scripts = payload / "scripts"
-    if scripts.exists():
-        shutil.rmtree(scripts)
+    safe_paths.remove(scripts, payload.parent, owner=payload.parent)
     scripts.mkdir(parents=True)
     wanted = {s.file for s in stack.scripts_for(spec)} | {stack.INPUTS.file, stack.SEAL.file}
     for src in sorted(SCRIPTS_DIR.glob("*.sh")):

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class ProviderSettings(BaseModel):
     """What every provider accepts under `providers.<name>` in a spec."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: `iops: "3000"`, `cpus: true` are errors
 
     regions: list[str] = Field(
         default_factory=list,
