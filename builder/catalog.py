@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from builder import catalog_guard
 from builder.template import ROOT
 
 SCHEMA = """
@@ -71,20 +72,24 @@ def default_path() -> Path:
 class Catalog:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        catalog_guard.check_path(self.path)  # a directory, /dev/null, a FIFO: one line, not a hang
+        with catalog_guard.guard(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             _use_wal(db)
             db.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self):
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("PRAGMA busy_timeout = 60000")
-            yield db
-        finally:
-            db.close()
+        wait = catalog_guard.wait_seconds()  # bounded: a locked catalog is one line after it
+        with catalog_guard.guard(self.path):
+            db = sqlite3.connect(self.path, timeout=wait, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            try:
+                db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+                yield db
+            finally:
+                db.close()
 
     def add(self, entries: list[Entry]) -> list[int]:
         """Record all entries of one build in one transaction: all or none."""

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from builder import providers
+from builder import cli_guard, providers
 from builder.errors import BuildFailed, UserError
 from builder.template import ROOT
 
@@ -36,6 +36,8 @@ def _provider_list(value: str | None) -> list[str]:
     if not value or value == "all":
         return list(providers.PROVIDERS)
     names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise UserError(f"--provider {value!r} names no provider", hint="e.g. --provider qemu, or all")
     for n in names:
         providers.get(n)
     return names
@@ -101,7 +103,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_images(args) -> int:
-    from builder import catalog
+    from builder import catalog, catalog_import
 
     cat = catalog.Catalog()
     if args.show:
@@ -122,7 +124,9 @@ def cmd_images(args) -> int:
         ver = "yes" if e.verified else "no"
         if e.state != "available":
             ver += f" ({e.state})"
-        print(f"{e.id:>4}  {e.provider:12} {e.region:14} {e.image:14} {e.version:16} {ver:8}  {e.artifact}")
+        p = catalog_import.printable  # an imported value never moves the cursor or starts a line
+        print(f"{e.id:>4}  {p(e.provider):12} {p(e.region):14} {p(e.image):14} {p(e.version):16} {ver:8}  "
+              f"{p(e.artifact)}")
     return 0
 
 
@@ -140,13 +144,13 @@ def _print_entry(e) -> None:
     for key, value in fields.items():
         if isinstance(value, (dict, list)):
             value = json.dumps(value, sort_keys=True, default=str) if value else "-"
-        print(f"{key:<{width}}  {'-' if value is None else value}")
+        print(f"{key:<{width}}  {'-' if value is None else catalog_import.printable(value)}")
     print()
     print(progress.timings_text(timings, "timings:"), end="")
 
 
 def cmd_latest(args) -> int:
-    from builder import catalog
+    from builder import catalog, catalog_import
 
     from builder import regions
 
@@ -158,7 +162,7 @@ def cmd_latest(args) -> int:
     for e in cat.query(provider=args.provider, image=args.name, region=args.region, verified=True):
         # The cloud has the last word: an image deleted outside djbake is skipped (and noted).
         if cls.available(e.region, e.artifact):
-            print(e.artifact)
+            print(catalog_import.printable(e.artifact))
             return 0
         cat.update(e.id, state="unavailable")
     where = f" in {args.region}" if args.region else ""
@@ -182,7 +186,7 @@ def _spec_args(p) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="djbake", description="Bake verified, Django-ready server images with Packer.")
+    ap = cli_guard.parser_class()(prog="djbake", description="Bake verified, Django-ready server images with Packer.")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -206,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
     p = _add(sub, "images", cmd_images, "list the images in the catalog")
     p.add_argument("--provider", "-p")
     p.add_argument("--name", help="image name")
-    p.add_argument("--show", type=int, metavar="ID", help="everything recorded about one image, with its timings")
+    p.add_argument("--show", type=cli_guard.entry_id, metavar="ID", help="everything recorded about one image, with its timings")
     p.add_argument("--json", action="store_true", help="with --show: the entry as JSON")
 
     p = _add(sub, "latest", cmd_latest, "print the newest verified image to select")
@@ -248,14 +252,14 @@ def _terminated(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     _load_extensions()
     ap = parser()
-    args = ap.parse_args(argv)
+    args = cli_guard.parse(ap, argv)
     import signal
     import threading
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:
-        return args.func(args) or 0
+        return cli_guard.call(args.func, args)  # broken pipe, unwritable path: a UserError
     except UserError as e:
         if args.debug:
             raise
