@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import UserError
+from builder.spec import NAME_RE
 
 FORMAT = "djbake-catalog"
 VERSION = 1
@@ -35,7 +36,7 @@ FUTURE_SLACK = 300.0  # clock skew between the exporting runner and this machine
 
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _REGION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_IMAGE = re.compile(r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$")
+_IMAGE = re.compile(NAME_RE)  # the spec's image names
 _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{4,40}(-dirty)?$|^unknown$")
 HINT = "make one with `djbake catalog export -o FILE` on the machine that built the images"
