@@ -112,12 +112,11 @@ def path_problem(path: Path) -> str | None:
         return f"no such file or directory: {path}"
     except OSError as e:
         return f"cannot read {path}: {e.strerror}"
-    text = str(path)
-    if text in BROAD_DIRS or any(_inside(path, Path(d)) for d in SYSTEM_DIRS):
-        return f"{path} is a system directory, not a project"
     home = Path.home().resolve()
     if _inside(home, path):
         return f"{path} is (or contains) the home directory, not a project"
+    if str(path) in BROAD_DIRS or any(_inside(path, Path(d)) for d in SYSTEM_DIRS):
+        return f"{path} is a system directory, not a project"
     build = (ROOT / "build").resolve()
     if _inside(path, build) or _inside(build, path):
         return f"{path} is (or contains) djbake's build output, not a project"
