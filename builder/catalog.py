@@ -157,7 +157,10 @@ def _use_wal(db: sqlite3.Connection) -> None:
     Where WAL is unsupported (some network filesystems) SQLite keeps its rollback journal,
     which is just as atomic.
     """
+    deadline = time.monotonic() + catalog_guard.wait_seconds()  # the stated bound, not 100 busy waits
     for attempt in range(100):
+        if attempt and time.monotonic() > deadline:
+            break
         try:
             db.execute("PRAGMA journal_mode = WAL").fetchone()
             return
