@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from builder import locks, template
+from builder import locks, safe_paths, template
 from builder.base_image import cache_root
 from builder.errors import BuildFailed
 from builder.spec import Spec
@@ -120,8 +120,8 @@ def _ensure(layer_key: str, layer_dir: Path, run_packer: Callable[[Path], None],
         note(f"stack layer {layer_key}: cached ({found})")
         return Layer(layer_key, found, built=False)
     output = layer_dir / "output"
-    if output.exists():
-        shutil.rmtree(output)   # an interrupted run's leftovers; Packer refuses an existing output
+    if output.exists():   # an interrupted run's leftovers; Packer refuses an existing output
+        safe_paths.remove(output, layer_dir.parent, owner=layer_dir.parent)
     started = time.monotonic()
     run_packer(layer_dir)
     produced = sorted(output.glob("*.qcow2"))
