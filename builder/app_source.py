@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder import safe_paths, source_checks
-from builder.errors import UserError
 
 if TYPE_CHECKING:
     from builder.spec import Spec
@@ -40,15 +39,6 @@ def resolve(source: str, base_dir: Path) -> Path | None:
     return (base_dir / Path(source).expanduser()).resolve()
 
 
-def problem(path: Path) -> str | None:
-    """Why `path` cannot be baked in, or None."""
-    if not path.exists():
-        return f"no such file or directory: {path}"
-    if path.is_dir() or path.name.endswith(ARCHIVES):
-        return None
-    return f"{path.name}: expected a directory, a wheel (.whl) or a tarball (.tar.gz, .tgz, .tar)"
-
-
 def local_path(spec: "Spec") -> Path | None:
     return resolve(spec.app.source, spec.base_dir) if spec.app else None
 
@@ -68,8 +58,6 @@ def copy_into(spec: "Spec", payload: Path) -> None:
     path = local_path(spec)
     if path is None:
         return
-    why = problem(path)
-    if why:  # gone since the spec was loaded
-        raise UserError(f"app.source: {why}")
     target.mkdir(parents=True)
+    # Checked again: it may have changed since the spec was loaded.
     source_checks.copy_project(path, target / path.name, ignore=_IGNORE)
