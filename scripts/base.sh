@@ -33,7 +33,8 @@ if [ -n "${DJBAKE_PACKAGES:-}" ]; then
     # refuses those shapes already (builder/validate_values.py); this is the archive's word.
     apt_lists
     for pkg in $DJBAKE_PACKAGES; do
-        apt-cache pkgnames -- "$pkg" | grep -qxF -- "$pkg" || die "package $pkg: no such package in the archive"
+        # grep reads it all (no -q): under pipefail an early exit would fail apt-cache with SIGPIPE.
+        apt-cache pkgnames -- "$pkg" | grep -xF -- "$pkg" >/dev/null || die "package $pkg: no such package in the archive"
     done
     # shellcheck disable=SC2086
     apt_install $DJBAKE_PACKAGES

@@ -200,3 +200,19 @@ def test_cli_check_is_one_line_exit_2_and_names_the_field(tmp_path):
     spec.write_text(BASE + "providers:\n  aws:\n    tags:\n      team: ${var.aws_secret_key}\n")
     line = one_line_error(djbake("check", "--spec", str(spec), tmp=tmp_path), f"{spec}:5:", "providers.aws.tags.team")
     assert "Packer" in line
+
+
+@pytest.mark.skipif(not __import__("shutil").which("apt-cache"), reason="no apt-cache on this host")
+@pytest.mark.parametrize("packages, ok", [("htop g++ python3.11", True), ("htop zstd.", False),
+                                          ("apparmor-", False), ("nosuchpackage-djbake", False)])
+def test_guest_insists_on_exact_archive_names(packages, ok):
+    """scripts/base.sh's own check, run against this host's apt (Debian, as in the image)."""
+    import subprocess
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "scripts" / "base.sh").read_text()
+    loop = text[text.index("    for pkg in $DJBAKE_PACKAGES"):text.index("    done\n") + len("    done\n")]
+    script = "set -euo pipefail\ndie() { echo \"$*\" >&2; exit 1; }\n" + loop
+    proc = subprocess.run(["bash", "-c", script], env={"DJBAKE_PACKAGES": packages, "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode == 0) == ok, proc.stderr
