@@ -7,6 +7,7 @@ import sys
 import threading
 
 from builder import commands
+from builder.commands import guard as cli_guard
 from builder.commands.args import add_spec_args
 from builder.errors import BuildFailed, UserError
 
@@ -21,7 +22,7 @@ def _add(sub, name, func, help_text):
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="djbake", description="Bake verified, Django-ready server images with Packer.")
+    ap = cli_guard.parser_class()(prog="djbake", description="Bake verified, Django-ready server images with Packer.")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in commands.REGISTER:
@@ -37,11 +38,11 @@ def _terminated(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = parser()
-    args = ap.parse_args(argv)
+    args = cli_guard.parse(ap, argv)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:
-        return args.func(args) or 0
+        return cli_guard.call(args.func, args)  # broken pipe, unwritable path: a UserError
     except UserError as e:
         if args.debug:
             raise

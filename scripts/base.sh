@@ -28,6 +28,14 @@ apt_install ca-certificates curl git gnupg logrotate systemd-timesyncd \
 
 # The spec's own extras (word splitting intended: a space-separated list).
 if [ -n "${DJBAKE_PACKAGES:-}" ]; then
+    # Each must be an exact package name: apt-get reads a name it does not know as an operator
+    # (trailing - removes, + installs) or, with . + * ?, as a regular expression. The spec model
+    # refuses those shapes already (builder/validate_values.py); this is the archive's word.
+    apt_lists
+    for pkg in $DJBAKE_PACKAGES; do
+        # grep reads it all (no -q): under pipefail an early exit would fail apt-cache with SIGPIPE.
+        apt-cache pkgnames -- "$pkg" | grep -xF -- "$pkg" >/dev/null || die "package $pkg: no such package in the archive"
+    done
     # shellcheck disable=SC2086
     apt_install $DJBAKE_PACKAGES
 fi

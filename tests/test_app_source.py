@@ -8,11 +8,12 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from builder import spec as spec_mod
+from builder import safe_paths, spec as spec_mod
 from builder.bake import render, stack
 from builder.errors import SpecError
 from tests.test_cli_errors import djbake, one_line_error
@@ -66,11 +67,22 @@ def test_directory_relative_to_the_spec_is_copied_into_the_payload(tmp_path):
 def test_archive_is_copied_as_a_file(tmp_path, name):
     archive = tmp_path / "dist" / name
     archive.parent.mkdir()
-    archive.write_bytes(b"archive bytes")
+    # A real archive holding a project (app.source must be a Python project: builder/source_checks.py).
+    buf = io.BytesIO()
+    if name.endswith(".whl"):
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("mysite/__init__.py", "")
+    else:
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            data = b"[project]\nname = 'mysite'\n"
+            info = tarfile.TarInfo("mysite-1.0/pyproject.toml")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive.write_bytes(buf.getvalue())
     spec = spec_mod.load(write_spec(tmp_path, f"dist/{name}"))
     render.render(spec, ["qemu"], None, base=tmp_path / "out")
     payload = tmp_path / "out" / "django-app" / "qemu" / "payload"
-    assert (payload / "app" / name).read_bytes() == b"archive bytes"
+    assert (payload / "app" / name).read_bytes() == buf.getvalue()
     assert rendered_env(tmp_path / "out", "qemu")["DJBAKE_APP_SOURCE"] == f"app/{name}"
 
 
@@ -78,6 +90,7 @@ def test_url_is_passed_on_and_nothing_copied(tmp_path):
     url = "https://downloads.example.com/mysite-1.0.tar.gz"
     stale = tmp_path / "out" / "django-app" / "docker" / "payload" / "app"
     stale.mkdir(parents=True)  # left by an earlier render with a local app
+    safe_paths.make(stale.parent.parent)  # that render made the output directory
     spec = spec_mod.load(write_spec(tmp_path, url))
     render.render(spec, ["docker"], None, base=tmp_path / "out")
     assert not stale.exists()

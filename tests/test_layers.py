@@ -108,6 +108,9 @@ def test_a_failed_layer_build_caches_nothing(tmp_path, cache):
         (layer_dir / "output" / "half.qcow2").write_bytes(b"half")
         raise BuildFailed("scripts/base.sh line 3 failed")
 
+    from builder import safe_paths
+
+    safe_paths.make(tmp_path)  # the rendered directory holding the layer (djbake's, as template.write makes it)
     with pytest.raises(BuildFailed):
         layers.ensure("k2", tmp_path / "layer", failing)
     assert layers.cached("k2") is None

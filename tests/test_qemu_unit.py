@@ -176,6 +176,9 @@ def test_cached_wheelhouse_is_reused_and_copied_into_the_payload(tmp_path, monke
     assert not house.downloaded and house.files == ("django-5.2-py3-none-any.whl",)
     payload = tmp_path / "payload"
     (payload / "wheels").mkdir(parents=True)
+    from builder import safe_paths
+
+    safe_paths.make(tmp_path)  # the rendered directory (djbake's, as template.write makes it)
     (payload / "wheels" / "stale.whl").write_bytes(b"old")
     dest = wheelhouse.install_into(house, payload)
     assert sorted(p.name for p in dest.iterdir()) == ["django-5.2-py3-none-any.whl", "requirements.txt"]

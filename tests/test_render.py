@@ -143,8 +143,10 @@ def test_specs_in_images_carry_schema_line_and_validate():
 
 def test_a_failed_runs_output_is_cleared_before_the_next_build(tmp_path):
     """Packer refuses to validate or build while a previous run's output directory exists."""
+    from builder import safe_paths
     from builder.bake import pipeline
 
+    safe_paths.make(tmp_path / "django-web" / "qemu")  # made by the earlier (failed) run
     for rel in ("output", f"{template.LAYER_DIR}/output"):
         (tmp_path / "django-web" / "qemu" / rel).mkdir(parents=True)
         (tmp_path / "django-web" / "qemu" / rel / "django-web.qcow2").write_bytes(b"half")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from builder import locks
+from builder import locks, safe_paths
 from builder.bake import template
 from builder.errors import BuildFailed
 from builder.paths import cache_root
@@ -121,8 +121,8 @@ def _ensure(layer_key: str, layer_dir: Path, run_packer: Callable[[Path], None],
         note(f"stack layer {layer_key}: cached ({found})")
         return Layer(layer_key, found, built=False)
     output = layer_dir / "output"
-    if output.exists():
-        shutil.rmtree(output)   # an interrupted run's leftovers; Packer refuses an existing output
+    if output.exists():   # an interrupted run's leftovers; Packer refuses an existing output
+        safe_paths.remove(output, layer_dir.parent, owner=layer_dir.parent)
     started = time.monotonic()
     run_packer(layer_dir)
     produced = sorted(output.glob("*.qcow2"))

@@ -23,13 +23,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import doctor, providers
-from builder.bake import apt_cache, layers, packer as packer_mod, provenance, render, runner, template, wheelhouse
+from builder import doctor, providers, safe_paths
+from builder.bake import (
+    apt_cache,
+    layers,
+    provenance,
+    render,
+    runner,
+    template,
+    wheelhouse,
+)
+from builder.bake import packer as packer_mod
 from builder.bake.progress import Build
 from builder.catalog import store as catalog
 from builder.digest import sha256_file
@@ -72,7 +80,7 @@ def render_step(job: Job) -> template.Rendered:
     # build refuse to start while it exists.
     for stale in (rendered.directory / "output", rendered.directory / template.LAYER_DIR / "output"):
         if stale.is_dir():
-            shutil.rmtree(stale)
+            safe_paths.remove(stale, rendered.directory, owner=rendered.directory)
     return rendered
 
 

@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder import paths, providers
-from builder.bake import packer as packer_mod, plugin_schema, template
+from builder.bake import packer as packer_mod
+from builder.bake import plugin_schema, template
 from builder.errors import UserError
 from builder.providers.base import Provider
 from builder.spec import Spec
+from builder.spec import values as validate_values
 
 
 def out_dir(spec: Spec, provider: str, base: Path | None = None) -> Path:
@@ -26,9 +28,11 @@ def render_providers(spec: Spec, provs: list[Provider], packer: packer_mod.Packe
                      base: Path | None = None, provenance: dict[str, str] | None = None) -> list[template.Rendered]:
     """render() for provider objects already made (`djbake image` makes its one provider once)."""
     needs_plugins = bool(packer and packer.needs_plugins)
+    for p in provs:  # what the spec's own providers section would have refused (arch, version)
+        validate_values.require_renderable(spec, p.name)
     # Render every template in memory first: nothing is written if one fails.
     files = [template.render_files(spec, p, needs_plugins) for p in provs]
-    return [template.write(spec, f, out_dir(spec, p.name, base), provenance) for p, f in zip(provs, files)]
+    return [template.write(spec, p.name, f, out_dir(spec, p.name, base), provenance) for p, f in zip(provs, files)]
 
 
 @dataclass

@@ -11,10 +11,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import paths, tables
+from builder import paths, safe_paths, tables
 from builder.bake import apt_cache, stack
 from builder.providers import base
 from builder.spec import Spec, app_source
+from builder.spec import values as validate_values
 
 SCRIPTS_DIR = paths.ROOT / "scripts"
 
@@ -155,9 +156,10 @@ def render_files(spec: Spec, provider: base.Provider, needs_plugins: bool) -> di
     return files
 
 
-def write(spec: Spec, files: dict[str, str], out_dir: Path, provenance: dict[str, str] | None = None) -> Rendered:
-    """Write render_files()'s files and the payload into out_dir, atomically per file."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write(spec: Spec, provider: str, files: dict[str, str], out_dir: Path,
+          provenance: dict[str, str] | None = None) -> Rendered:
+    """Write render_files()'s files for `provider` and the payload into out_dir, atomically per file."""
+    safe_paths.claim(out_dir, legacy_root=paths.BUILD_DIR)  # removals below only inside a directory djbake made
     for rel in (PLUGINS_FILE, f"{LAYER_DIR}/{PLUGINS_FILE}"):
         if rel not in files and (out_dir / rel).exists():
             (out_dir / rel).unlink()
@@ -165,7 +167,7 @@ def write(spec: Spec, files: dict[str, str], out_dir: Path, provenance: dict[str
         (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(out_dir / rel, text)
     if provenance is not None:
-        _atomic_write(out_dir / PROVENANCE_FILE, dumps(provenance))
+        _atomic_write(out_dir / PROVENANCE_FILE, dumps(validate_values.provenance_for(provider, provenance)))
     _copy_payload(spec, out_dir / "payload")
     return Rendered(out_dir, out_dir / template_name(spec), files)
 
@@ -173,8 +175,7 @@ def write(spec: Spec, files: dict[str, str], out_dir: Path, provenance: dict[str
 def _copy_payload(spec: Spec, payload: Path) -> None:
     """Copy the guest scripts this spec runs, their shared lib*.sh and files/, and a local app."""
     scripts = payload / "scripts"
-    if scripts.exists():
-        shutil.rmtree(scripts)
+    safe_paths.remove(scripts, payload.parent, owner=payload.parent)
     scripts.mkdir(parents=True)
     wanted = {s.file for s in stack.scripts_for(spec)} | {stack.INPUTS.file, stack.SEAL.file}
     for src in sorted(SCRIPTS_DIR.glob("*.sh")):

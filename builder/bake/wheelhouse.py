@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from builder import safe_paths
 from builder.bake import stack
 from builder.errors import BuildFailed
 from builder.paths import cache_root
@@ -117,8 +118,7 @@ def _wheels(directory: Path) -> tuple[str, ...]:
 def install_into(house: Wheelhouse, payload: Path) -> Path:
     """Copy the wheels and their requirements.txt into payload/wheels/ (replacing what was there)."""
     dest = payload / "wheels"
-    if dest.exists():
-        shutil.rmtree(dest)
+    safe_paths.remove(dest, payload.parent, owner=payload.parent)  # inside the rendered directory djbake made
     dest.mkdir(parents=True)
     for name in (*house.files, REQUIREMENTS):
         shutil.copy2(house.directory / name, dest / name)

@@ -28,9 +28,13 @@ from typing import Callable
 
 import yaml
 
-from builder import providers, spec as spec_mod
-from builder.bake import apt_cache, gate, packer as packer_mod, pipeline, provenance, render, wheelhouse
-from builder.bench import probe as bench_probe, report as bench, targets as bench_targets
+from builder import providers
+from builder import spec as spec_mod
+from builder.bake import apt_cache, gate, pipeline, provenance, render, wheelhouse
+from builder.bake import packer as packer_mod
+from builder.bench import probe as bench_probe
+from builder.bench import report as bench
+from builder.bench import targets as bench_targets
 from builder.bench.targets import FLOOR_WHEELS, dir_tar, floor_script
 from builder.catalog import store as catalog
 from builder.errors import BuildFailed

@@ -26,7 +26,8 @@ from typing import Iterator
 
 from builder import providers
 from builder.bench import probe as bench_probe
-from builder.docker import base_image as docker_base, client as docker_client
+from builder.docker import base_image as docker_base
+from builder.docker import client as docker_client
 from builder.errors import BuildFailed, UserError
 from builder.qemu import accel, base_image, fresh_boot, vm
 from builder.spec import Spec

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from builder import paths
+from builder.catalog import guard as catalog_guard
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -66,20 +67,24 @@ class Entry:
 class Catalog:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else paths.catalog_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        catalog_guard.check_path(self.path)  # a directory, /dev/null, a FIFO: one line, not a hang
+        with catalog_guard.guard(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             _use_wal(db)
             db.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self):
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("PRAGMA busy_timeout = 60000")
-            yield db
-        finally:
-            db.close()
+        wait = catalog_guard.wait_seconds()  # bounded: a locked catalog is one line after it
+        with catalog_guard.guard(self.path):
+            db = sqlite3.connect(self.path, timeout=wait, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            try:
+                db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+                yield db
+            finally:
+                db.close()
 
     def add(self, entries: list[Entry]) -> list[int]:
         """Record all entries of one build in one transaction: all or none."""
@@ -147,7 +152,10 @@ def _use_wal(db: sqlite3.Connection) -> None:
     Where WAL is unsupported (some network filesystems) SQLite keeps its rollback journal,
     which is just as atomic.
     """
+    deadline = time.monotonic() + catalog_guard.wait_seconds()  # the stated bound, not 100 busy waits
     for attempt in range(100):
+        if attempt and time.monotonic() > deadline:
+            break
         try:
             db.execute("PRAGMA journal_mode = WAL").fetchone()
             return

@@ -36,6 +36,8 @@ def provider_list(value: str | None) -> list[str]:
     if not value or value == "all":
         return list(providers.PROVIDERS)
     names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise UserError(f"--provider {value!r} names no provider", hint="e.g. --provider qemu, or all")
     for n in names:
         providers.get(n)
     return names

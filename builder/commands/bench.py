@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 
 from builder.bake import progress
-from builder.bench import chart as bench_chart, report as bench, run as bench_run
+from builder.bench import chart as bench_chart
+from builder.bench import report as bench
+from builder.bench import run as bench_run
 from builder.commands.args import spec_path
 from builder.errors import UserError
 from builder.paths import ROOT

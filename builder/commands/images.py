@@ -6,7 +6,9 @@ import json
 
 from builder import providers, regions
 from builder.bake import timings
+from builder.catalog import import_check as catalog_import
 from builder.catalog import store as catalog
+from builder.commands import guard as cli_guard
 from builder.errors import UserError
 
 
@@ -30,7 +32,9 @@ def cmd_images(args) -> int:
         ver = "yes" if e.verified else "no"
         if e.state != "available":
             ver += f" ({e.state})"
-        print(f"{e.id:>4}  {e.provider:12} {e.region:14} {e.image:14} {e.version:16} {ver:8}  {e.artifact}")
+        p = catalog_import.printable  # an imported value never moves the cursor or starts a line
+        print(f"{e.id:>4}  {p(e.provider):12} {p(e.region):14} {p(e.image):14} {p(e.version):16} {ver:8}  "
+              f"{p(e.artifact)}")
     return 0
 
 
@@ -44,7 +48,7 @@ def _print_entry(e) -> None:
     for key, value in fields.items():
         if isinstance(value, (dict, list)):
             value = json.dumps(value, sort_keys=True, default=str) if value else "-"
-        print(f"{key:<{width}}  {'-' if value is None else value}")
+        print(f"{key:<{width}}  {'-' if value is None else catalog_import.printable(value)}")
     print()
     print(timings.timings_text(record, "timings:"), end="")
 
@@ -58,7 +62,7 @@ def cmd_latest(args) -> int:
     for e in cat.query(provider=args.provider, image=args.name, region=args.region, verified=True):
         # The cloud has the last word: an image deleted outside djbake is skipped (and noted).
         if cls.available(e.region, e.artifact):
-            print(e.artifact)
+            print(catalog_import.printable(e.artifact))
             return 0
         cat.update(e.id, state="unavailable")
     where = f" in {args.region}" if args.region else ""
@@ -70,7 +74,7 @@ def register(sub, add, spec_args) -> None:
     p = add(sub, "images", cmd_images, "list the images in the catalog")
     p.add_argument("--provider", "-p")
     p.add_argument("--name", help="image name")
-    p.add_argument("--show", type=int, metavar="ID", help="everything recorded about one image, with its timings")
+    p.add_argument("--show", type=cli_guard.entry_id, metavar="ID", help="everything recorded about one image, with its timings")
     p.add_argument("--json", action="store_true", help="with --show: the entry as JSON")
     p = add(sub, "latest", cmd_latest, "print the newest verified image to select")
     p.add_argument("--provider", "-p", required=True, type=lambda v: providers.get(v).name)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder import providers
+from builder import providers, safe_paths
 from builder.catalog import store as catalog
 from builder.commands.args import load_spec
 from builder.errors import UserError
@@ -14,7 +14,7 @@ def cmd_launch(args) -> int:
     provider = providers.get(args.provider).name
     if provider != "qemu":
         return _launch_cloud(args, provider)
-    name = args.name
+    name = safe_paths.check_vm_name(args.name)
     if args.stop:
         stopped = launch.stop(name, keep=args.keep_disk)
         if stopped is None:

@@ -18,6 +18,9 @@ def cmd_prune(args) -> int:
         raise UserError("--keep must be 1 or more")
     spec = load_spec(args)
     provider = providers.get(args.provider)(spec)
+    if not hasattr(provider, "prune"):
+        done = ", ".join(n for n, c in providers.PROVIDERS.items() if hasattr(c, "prune"))
+        raise UserError(f"djbake prune does not support {provider.name}", hint=f"prune works for: {done}")
     decisions = provider.prune(args.keep, args.dry_run, catalog.Catalog())
     verb = "would delete" if args.dry_run else "deleted"
     for d in decisions:

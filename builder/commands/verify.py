@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from builder import providers, spec as spec_mod
+from builder import providers
+from builder import spec as spec_mod
 from builder.bake import render
 from builder.catalog import store as catalog
 from builder.commands.args import spec_path

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from builder import regions as regions_mod, tables
+from builder import regions as regions_mod
+from builder import tables
 from builder.errors import UserError
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 class ProviderSettings(BaseModel):
     """What every provider accepts under `providers.<name>` in a spec."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: `iops: "3000"`, `cpus: true` are errors
 
     regions: list[str] = Field(
         default_factory=list,

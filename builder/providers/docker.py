@@ -14,7 +14,8 @@ import json
 import time
 
 from builder.bake import gate
-from builder.docker import base_image as docker_base, client as docker_client
+from builder.docker import base_image as docker_base
+from builder.docker import client as docker_client
 from builder.providers import base
 
 

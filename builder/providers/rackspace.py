@@ -5,7 +5,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from builder import clouds, regions as regions_mod, tables
+from builder import clouds, tables
+from builder import regions as regions_mod
 from builder.clouds import openstack
 from builder.providers import base
 from builder.providers.aws import VERIFY_USER_DATA

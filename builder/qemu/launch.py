@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import paths
+from builder import paths, safe_paths
 from builder.errors import BuildFailed, UserError
 from builder.qemu import accel, vm
 
@@ -64,10 +63,9 @@ def start(artifact: Path, name: str, user_data: str | None = None, cpus: int = 2
     if current and vm.pid_alive(current.pid):
         raise UserError(f"VM {name} is already running (PID {current.pid})",
                         hint=f"djbake launch --provider qemu --stop --name {name}")
-    directory = paths.vms_dir() / name
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    directory = paths.vms_dir() / safe_paths.check_vm_name(name)
+    safe_paths.remove(directory, paths.vms_dir())  # only a directory djbake made there
+    safe_paths.make(directory)
     disk = directory / "disk.qcow2"
     proc = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(artifact.resolve()),
                            str(disk)], capture_output=True, text=True)
@@ -101,8 +99,8 @@ def stop(name: str, keep: bool = False) -> Launched | None:
     directory = Path(current.directory)
     machine = vm.VM(name, directory / "disk.qcow2", None, workdir=directory, pid=current.pid)
     machine.stop(graceful_seconds=60)
-    if not keep:
-        shutil.rmtree(directory, ignore_errors=True)
+    if not keep:  # vm.json says where: removed only if djbake made it inside its VM directory
+        safe_paths.remove(directory, paths.vms_dir())
     return current
 
 

@@ -9,12 +9,13 @@ never starts without its project.
 """
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.errors import UserError
+from builder import safe_paths
+from builder.spec import source_checks
+from builder.spec.source_checks import resolve
 
 if TYPE_CHECKING:
     from builder.spec import Spec
@@ -22,30 +23,8 @@ if TYPE_CHECKING:
 # Inside the payload (stack.PAYLOAD_DIR in the build VM): app.sh resolves
 # DJBAKE_APP_SOURCE against it.
 PAYLOAD_APP_DIR = "app"
-ARCHIVES = (".whl", ".tar.gz", ".tgz", ".tar")
-_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@|git\+)")
 # Never shipped into an image: the host's VCS data and bytecode.
 _IGNORE = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", ".venv", ".tox", ".pytest_cache")
-
-
-def is_url(source: str) -> bool:
-    return bool(_URL.match(source))
-
-
-def resolve(source: str, base_dir: Path) -> Path | None:
-    """The host path `source` names (relative to the spec's directory); None for a URL."""
-    if is_url(source):
-        return None
-    return (base_dir / Path(source).expanduser()).resolve()
-
-
-def problem(path: Path) -> str | None:
-    """Why `path` cannot be baked in, or None."""
-    if not path.exists():
-        return f"no such file or directory: {path}"
-    if path.is_dir() or path.name.endswith(ARCHIVES):
-        return None
-    return f"{path.name}: expected a directory, a wheel (.whl) or a tarball (.tar.gz, .tgz, .tar)"
 
 
 def local_path(spec: "Spec") -> Path | None:
@@ -63,16 +42,10 @@ def payload_source(spec: "Spec") -> str:
 def copy_into(spec: "Spec", payload: Path) -> None:
     """Put the spec's local project into payload/app/ (and nothing there when there is none)."""
     target = payload / PAYLOAD_APP_DIR
-    if target.exists():
-        shutil.rmtree(target)
+    safe_paths.remove(target, payload.parent, owner=payload.parent)
     path = local_path(spec)
     if path is None:
         return
-    why = problem(path)
-    if why:  # gone since the spec was loaded
-        raise UserError(f"app.source: {why}")
     target.mkdir(parents=True)
-    if path.is_dir():
-        shutil.copytree(path, target / path.name, ignore=_IGNORE)
-    else:
-        shutil.copy2(path, target / path.name)
+    # Checked again: it may have changed since the spec was loaded.
+    source_checks.copy_project(path, target / path.name, ignore=_IGNORE)

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from builder.errors import SpecError
-from builder.spec import app_source
+from builder.spec import source_checks
 from builder.spec.model import FieldError, Spec
 
 # -- loading YAML with positions ------------------------------------------
@@ -242,6 +242,8 @@ def load(path: str | Path) -> Spec:
     """Read and validate one spec file. Raises SpecError (one line)."""
     path = Path(path)
     file = str(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the read, a device never end
+        raise _error(file, 1, 1, (), "not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -288,8 +290,8 @@ def loads(text: str, file: str = "<spec>") -> Spec:
 
 def _check_paths(spec: Spec, file: str, marks: _Marks) -> None:
     """Host paths the build reads must exist now, not fail halfway through a build."""
-    path = app_source.local_path(spec)
-    why = app_source.problem(path) if path else None
-    if why:
-        line, col = marks.find(("app", "source"))
-        raise _error(file, line, col, ("app", "source"), why)
+    found = source_checks.problem(spec)  # a Python project, nothing of the host's beyond it
+    if found:
+        loc, why = found
+        line, col = marks.find(loc)
+        raise _error(file, line, col, loc, why)

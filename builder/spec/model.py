@@ -10,17 +10,27 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from builder import tables
 from builder.providers import PROVIDERS
+from builder.spec import values as validate_values
 
 NAME_RE = r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$"
 APT_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: no coercion (`cpus: true` is not 1, `lifetime_days: "7"` not 7).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Stack(_Model):
@@ -108,6 +118,8 @@ class Spec(_Model):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Spec":
+        for loc, message in validate_values.problems(self):  # every value against its destination
+            raise FieldError(loc, message)
         for i, pkg in enumerate(self.packages):
             if not APT_PACKAGE_RE.fullmatch(pkg):
                 raise FieldError(("packages", i), f"{pkg!r} is not a Debian package name")

@@ -1,0 +1,71 @@
+"""A catalog that cannot be used is one line saying what to do, never a traceback or an endless wait.
+
+The catalog is SQLite (builder/catalog.py). DJBAKE_CATALOG may point at
+anything: a directory, /dev/null, a text file, a truncated copy. A catalog
+another djbake holds (a build recording, a merge) is waited for, at most
+DJBAKE_CATALOG_WAIT seconds (default 60), and the message says so.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from contextlib import contextmanager
+from pathlib import Path
+
+from builder.errors import UserError
+
+DEFAULT_WAIT = 60.0
+
+
+def wait_seconds() -> float:
+    raw = os.environ.get("DJBAKE_CATALOG_WAIT", "")
+    try:
+        value = float(raw) if raw else DEFAULT_WAIT
+    except ValueError:
+        raise UserError(f"DJBAKE_CATALOG_WAIT={raw!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise UserError("DJBAKE_CATALOG_WAIT must be between 0 and 3600 seconds")
+    return value
+
+
+def check_path(path: Path) -> None:
+    """Before SQLite opens it: what is there must be a regular file (or nothing, to be created)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UserError(f"catalog {path}: {e.strerror}", hint="set DJBAKE_CATALOG to a file path") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"catalog {path} is a directory", hint="set DJBAKE_CATALOG to a file path inside it")
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"catalog {path} is not a regular file (a device or FIFO)",
+                        hint="set DJBAKE_CATALOG to a file path")
+
+
+def explain(path: Path, error: Exception) -> UserError:
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        return UserError(f"catalog {path} is locked by another djbake (waited {wait_seconds():g} s)",
+                         hint="try again when that build or merge has finished (DJBAKE_CATALOG_WAIT sets the wait)")
+    if "not a database" in text or "malformed" in text or "disk I/O" in text or "file is" in text:
+        return UserError(f"catalog {path} is not a readable djbake catalog (corrupt, truncated or not SQLite)",
+                         hint="move it aside; djbake starts a new one, and `djbake catalog merge` adds exports to it")
+    if isinstance(error, OSError):
+        return UserError(f"catalog {path}: {error.strerror or error}",
+                         hint="check that its directory exists and is writable, or set DJBAKE_CATALOG")
+    return UserError(f"catalog {path}: {text}", hint="check that its directory is writable, or set DJBAKE_CATALOG")
+
+
+@contextmanager
+def guard(path: Path):
+    """SQLite and file errors inside become one UserError about the catalog."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise explain(path, e) from None
+    except OSError as e:
+        if isinstance(e, BrokenPipeError):
+            raise
+        raise explain(path, e) from None
