@@ -18,6 +18,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from builder import app_source, tables
 from builder.errors import SpecError
+from builder.os_facts import django_python_mismatch, python_mismatch
 from builder.providers import PROVIDERS
 
 NAME_RE = r"^[a-z][a-z0-9-]{1,40}[a-z0-9]$"
@@ -94,7 +95,8 @@ class Spec(_Model):
         None, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$", description="Image version; default: `git describe`."
     )
     description: str = Field("", description="One line shown in `djbake images`.")
-    os: Literal["debian-12", "ubuntu-24.04", "ubuntu-22.04"] = Field("debian-12", description="Base OS.")
+    os: Literal["debian-13", "debian-12", "ubuntu-26.04", "ubuntu-24.04", "ubuntu-22.04"] = Field(
+        tables.DEFAULT_OS, description="Base OS.")
     arch: Literal["amd64", "arm64"] = Field("amd64", description="CPU architecture.")
     disk_size_gb: int = Field(10, ge=4, le=2048, description="Root disk size in GiB.")
     lifetime_days: int | None = Field(
@@ -122,7 +124,9 @@ class Spec(_Model):
                 raise _FieldError(("providers", name, *loc), message)
         have = tables.OPERATING_SYSTEMS[self.os].python
         if self.stack.python not in ("system", have):
-            raise _FieldError(("stack", "python"), f"{self.os} ships Python {have}; use `system` or `{have}`")
+            raise _FieldError(("stack", "python"), python_mismatch(self.os, self.stack.python))
+        if message := django_python_mismatch(self.os, self.stack.django):
+            raise _FieldError(("stack", "django"), message)
         return self
 
     def providers_settings(self, provider: str):

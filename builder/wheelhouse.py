@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from builder import stack
+from builder import stack, tables
 from builder.errors import BuildFailed
 from builder.spec import Spec
 
 # glibc of each OS: the newest manylinux tag its Python can install.
-GLIBC = {"debian-12": (2, 36), "ubuntu-24.04": (2, 39), "ubuntu-22.04": (2, 35)}
+GLIBC = {name: os_.glibc for name, os_ in tables.OPERATING_SYSTEMS.items()}
 MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
 COMPLETE = ".complete"
 REQUIREMENTS = "requirements.txt"
