@@ -65,6 +65,17 @@ ARCHITECTURES = ("amd64", "arm64")
 # Source image per provider and OS. "{arch}" is filled from the spec;
 # AWS image names use amd64/arm64; the architecture filter x86_64/arm64.
 # Owners: 136693071363 is Debian's official AWS account, 099720109477 Canonical's.
+# The debian-13 and ubuntu-26.04 names (added 2026-11-30) could not be looked
+# up in the clouds' APIs from here; each was found in public configurations
+# that use it (code search): AWS debian-13-{arch}-* (owner 136693071363) and
+# hvm-ssd-gp3/ubuntu-resolute-26.04-{arch}-server-*, linode/debian13 and
+# linode/ubuntu26.04, DigitalOcean debian-13-x64 and ubuntu-26-04-x64,
+# Hetzner debian-13 and ubuntu-26.04, GCP families debian-13(-arm64) and
+# ubuntu-2604-lts-{arch}, Azure Debian:debian-13:13-gen2 and
+# Canonical:ubuntu-26_04-lts:server(-arm64). NOT confirmed: the Rackspace
+# names (they follow the debian-12/ubuntu-24.04 pattern) and the qemu cloud
+# image URLs (cloud.debian.org and cloud-images.ubuntu.com cannot be reached
+# here; they follow each site's layout for the older releases).
 SOURCE_IMAGES: dict[str, dict[str, dict[str, str]]] = {
     "aws": {
         "debian-13": {"owner": "136693071363", "name": "debian-13-{arch}-*", "ssh_username": "admin", "root_device": "/dev/xvda"},

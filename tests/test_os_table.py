@@ -121,3 +121,19 @@ def test_other_oses_validate(os_name, tmp_path, monkeypatch):
     for name, rendered in zip(names, render.render(s, names, pk, base=tmp_path)):
         v = render.validate(s, rendered, name, pk)
         assert v.ok, f"{name}: {v.output}"
+
+
+def test_debian_13_bases_are_built_from_trixie(tmp_path):
+    """The qemu bootstrap and the docker base take the codename from the table and key their caches on it."""
+    from builder import docker_base
+
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    qemu = base_image.inputs("debian-13", "amd64", apt)
+    assert any(line.endswith(" trixie main") for line in qemu["sources"])
+    assert any(" trixie-security main" in line for line in qemu["sources"])
+    assert base_image.input_hash("debian-13", "amd64", apt) != base_image.input_hash("debian-12", "amd64", apt)
+    cmd = docker_base.mmdebstrap_command("debian-13", tmp_path / "rootfs.tar")
+    assert "trixie" in cmd and "bookworm" not in " ".join(cmd)
+    assert docker_base.input_hash("debian-13") != docker_base.input_hash("debian-12")
+    assert docker_base.reference("debian-13") == "djbake/debian-13-base:latest"
