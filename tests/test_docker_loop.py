@@ -400,7 +400,7 @@ def test_wagtail_start_site_deploys_through_nginx(engine, built_image, tmp_path)
     got = wagtail_site.download_wheels(tmp_path / "wheels", os_.python, os_.glibc)
     if got.returncode != 0:
         pytest.skip(f"Wagtail's wheels could not be downloaded from PyPI: {got.stderr.strip()[-300:]}")
-    box = docker_base.start(built_id(build_dir), "test-wagtail", engine)
+    box = docker_base.start(built_id(build_dir), "test-wagtail", engine, boot_timeout=300)
     try:
         wagtail_site.put_wheels(box, tmp_path / "wheels")
         versions = wagtail_site.generate(box)
