@@ -17,22 +17,75 @@ class OS:
     codename: str
     python: str          # the distribution's python3 (the venv is built on it)
     bootstrappable: bool  # can mmdebstrap build it from packages reachable here
+    postgresql: str = ""  # major version of `postgresql`: /etc/postgresql/<it>/main
+    glibc: tuple[int, int] = (0, 0)  # libc6: the newest manylinux tag its Python installs
+    # Archive components the stack needs: Ubuntu has python3-venv and
+    # fail2ban in universe, Debian everything in main.
+    components: tuple[str, ...] = ("main",)
+    kernel: str = ""      # the kernel package a bootstrapped VM base installs
+    openssh: str = ""     # upstream OpenSSH version of openssh-server
+    nginx: str = ""       # upstream nginx version
+    # sshd is started by ssh.socket (socket activation) by default, as on
+    # Ubuntu since 22.10; the service unit is ssh.service on all five.
+    ssh_socket: bool = False
 
 
+# One row of facts per OS. Checked 2026-11-30 against the archives' amd64
+# Packages indexes (main, and universe for Ubuntu) of the release pocket:
+# deb.debian.org (trixie, bookworm) and archive.ubuntu.com (resolute, noble,
+# jammy); -updates/-security may carry newer point releases, same majors.
+# Not listed (a located error in the spec): debian-11 (LTS ended 2026-08),
+# ubuntu-20.04 (standard support ended 2025-05).
 OPERATING_SYSTEMS: dict[str, OS] = {
-    "debian-12": OS("debian-12", "debian", "bookworm", "3.11", True),
-    "ubuntu-24.04": OS("ubuntu-24.04", "ubuntu", "noble", "3.12", False),
-    "ubuntu-22.04": OS("ubuntu-22.04", "ubuntu", "jammy", "3.10", False),
+    "debian-13": OS("debian-13", "debian", "trixie", "3.13", True, postgresql="17", glibc=(2, 41),
+                    kernel="linux-image-cloud-amd64", openssh="10.0", nginx="1.26"),
+    "debian-12": OS("debian-12", "debian", "bookworm", "3.11", True, postgresql="15", glibc=(2, 36),
+                    kernel="linux-image-cloud-amd64", openssh="9.2", nginx="1.22"),
+    "ubuntu-26.04": OS("ubuntu-26.04", "ubuntu", "resolute", "3.14", False, postgresql="18", glibc=(2, 43),
+                       components=("main", "universe"), kernel="linux-image-virtual", openssh="10.2",
+                       nginx="1.28", ssh_socket=True),
+    "ubuntu-24.04": OS("ubuntu-24.04", "ubuntu", "noble", "3.12", False, postgresql="16", glibc=(2, 39),
+                       components=("main", "universe"), kernel="linux-image-virtual", openssh="9.6",
+                       nginx="1.24", ssh_socket=True),
+    "ubuntu-22.04": OS("ubuntu-22.04", "ubuntu", "jammy", "3.10", False, postgresql="14", glibc=(2, 35),
+                       components=("main", "universe"), kernel="linux-image-virtual", openssh="8.9",
+                       nginx="1.18"),
 }
+
+DEFAULT_OS = "debian-13"
+
+
+def oses_with_python(version: str) -> list[str]:
+    """The OSes whose python3 is `version` (for an honest stack.python error)."""
+    return [name for name, os_ in OPERATING_SYSTEMS.items() if os_.python == version]
+
 
 ARCHITECTURES = ("amd64", "arm64")
 
 # Source image per provider and OS. "{arch}" is filled from the spec;
 # AWS image names use amd64/arm64; the architecture filter x86_64/arm64.
 # Owners: 136693071363 is Debian's official AWS account, 099720109477 Canonical's.
+# The debian-13 and ubuntu-26.04 names (added 2026-11-30) could not be looked
+# up in the clouds' APIs from here; each was found in public configurations
+# that use it (code search): AWS debian-13-{arch}-* (owner 136693071363) and
+# hvm-ssd-gp3/ubuntu-resolute-26.04-{arch}-server-*, linode/debian13 and
+# linode/ubuntu26.04, DigitalOcean debian-13-x64 and ubuntu-26-04-x64,
+# Hetzner debian-13 and ubuntu-26.04, GCP families debian-13(-arm64) and
+# ubuntu-2604-lts-{arch}, Azure Debian:debian-13:13-gen2 and
+# Canonical:ubuntu-26_04-lts:server(-arm64). NOT confirmed: the Rackspace
+# names (they follow the debian-12/ubuntu-24.04 pattern) and the qemu cloud
+# image URLs (cloud.debian.org and cloud-images.ubuntu.com cannot be reached
+# here; they follow each site's layout for the older releases).
 SOURCE_IMAGES: dict[str, dict[str, dict[str, str]]] = {
     "aws": {
+        "debian-13": {"owner": "136693071363", "name": "debian-13-{arch}-*", "ssh_username": "admin", "root_device": "/dev/xvda"},
         "debian-12": {"owner": "136693071363", "name": "debian-12-{arch}-*", "ssh_username": "admin", "root_device": "/dev/xvda"},
+        "ubuntu-26.04": {
+            "owner": "099720109477",
+            "name": "ubuntu/images/hvm-ssd-gp3/ubuntu-resolute-26.04-{arch}-server-*",
+            "ssh_username": "ubuntu",
+            "root_device": "/dev/sda1",
+        },
         "ubuntu-24.04": {
             "owner": "099720109477",
             "name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{arch}-server-*",
@@ -47,33 +100,45 @@ SOURCE_IMAGES: dict[str, dict[str, dict[str, str]]] = {
         },
     },
     "linode": {
+        "debian-13": {"image": "linode/debian13"},
         "debian-12": {"image": "linode/debian12"},
+        "ubuntu-26.04": {"image": "linode/ubuntu26.04"},
         "ubuntu-24.04": {"image": "linode/ubuntu24.04"},
         "ubuntu-22.04": {"image": "linode/ubuntu22.04"},
     },
     "rackspace": {
         # Image names as listed by `openstack image list` on Rackspace.
+        "debian-13": {"flex": "Debian-13", "classic": "Debian 13 (Trixie) (PVHVM)"},
         "debian-12": {"flex": "Debian-12", "classic": "Debian 12 (Bookworm) (PVHVM)"},
+        "ubuntu-26.04": {"flex": "Ubuntu-26.04", "classic": "Ubuntu 26.04 LTS (Resolute Raccoon) (PVHVM)"},
         "ubuntu-24.04": {"flex": "Ubuntu-24.04", "classic": "Ubuntu 24.04 LTS (Noble Numbat) (PVHVM)"},
         "ubuntu-22.04": {"flex": "Ubuntu-22.04", "classic": "Ubuntu 22.04 LTS (Jammy Jellyfish) (PVHVM)"},
     },
     "digitalocean": {
+        "debian-13": {"image": "debian-13-x64"},
         "debian-12": {"image": "debian-12-x64"},
+        "ubuntu-26.04": {"image": "ubuntu-26-04-x64"},
         "ubuntu-24.04": {"image": "ubuntu-24-04-x64"},
         "ubuntu-22.04": {"image": "ubuntu-22-04-x64"},
     },
     "hetzner": {
+        "debian-13": {"image": "debian-13"},
         "debian-12": {"image": "debian-12"},
+        "ubuntu-26.04": {"image": "ubuntu-26.04"},
         "ubuntu-24.04": {"image": "ubuntu-24.04"},
         "ubuntu-22.04": {"image": "ubuntu-22.04"},
     },
     "gcp": {
+        "debian-13": {"project": "debian-cloud", "family": "debian-13{gcp_arch}"},
         "debian-12": {"project": "debian-cloud", "family": "debian-12{gcp_arch}"},
+        "ubuntu-26.04": {"project": "ubuntu-os-cloud", "family": "ubuntu-2604-lts-{arch}"},
         "ubuntu-24.04": {"project": "ubuntu-os-cloud", "family": "ubuntu-2404-lts-{arch}"},
         "ubuntu-22.04": {"project": "ubuntu-os-cloud", "family": "ubuntu-2204-lts{gcp_arch}"},
     },
     "azure": {
+        "debian-13": {"publisher": "Debian", "offer": "debian-13", "sku": "13-gen2{azure_arch}"},
         "debian-12": {"publisher": "Debian", "offer": "debian-12", "sku": "12-gen2{azure_arch}"},
+        "ubuntu-26.04": {"publisher": "Canonical", "offer": "ubuntu-26_04-lts", "sku": "server{azure_arch}"},
         "ubuntu-24.04": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server{azure_arch}"},
         "ubuntu-22.04": {
             "publisher": "Canonical",
@@ -84,9 +149,17 @@ SOURCE_IMAGES: dict[str, dict[str, dict[str, str]]] = {
     "qemu": {
         # Official cloud images; `source_image: bootstrap` builds the base
         # locally with mmdebstrap instead (air-gapped networks, our CI).
+        "debian-13": {
+            "url": "https://cloud.debian.org/images/cloud/trixie/latest/debian-13-genericcloud-{arch}.qcow2",
+            "checksum": "file:https://cloud.debian.org/images/cloud/trixie/latest/SHA512SUMS",
+        },
         "debian-12": {
             "url": "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-{arch}.qcow2",
             "checksum": "file:https://cloud.debian.org/images/cloud/bookworm/latest/SHA512SUMS",
+        },
+        "ubuntu-26.04": {
+            "url": "https://cloud-images.ubuntu.com/resolute/current/resolute-server-cloudimg-{arch}.img",
+            "checksum": "file:https://cloud-images.ubuntu.com/resolute/current/SHA256SUMS",
         },
         "ubuntu-24.04": {
             "url": "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-{arch}.img",
@@ -99,7 +172,9 @@ SOURCE_IMAGES: dict[str, dict[str, dict[str, str]]] = {
     },
     "docker": {
         # Built locally from an mmdebstrap rootfs: no registry is needed.
+        "debian-13": {"image": "djbake/debian-13-base:latest"},
         "debian-12": {"image": "djbake/debian-12-base:latest"},
+        "ubuntu-26.04": {"image": "djbake/ubuntu-26.04-base:latest"},
         "ubuntu-24.04": {"image": "djbake/ubuntu-24.04-base:latest"},
         "ubuntu-22.04": {"image": "djbake/ubuntu-22.04-base:latest"},
     },
@@ -142,14 +217,25 @@ RACKSPACE_IDENTITY = {
     "classic": "https://identity.api.rackspacecloud.com/v2.0/",
 }
 
-# Pinned Python packages installed into the image's virtualenv.
-# Reviewed 2026-11-28; Django 5.2 is the current LTS.
+# Pinned Python packages installed into the image's virtualenv. Reviewed
+# 2026-11-30 against PyPI (`pip index versions`); each has a wheel for
+# Python 3.10 to 3.14 (psycopg-binary: manylinux_2_17 cp310-cp314), so the
+# pins serve every OS below except Django 6.x (Python >= 3.12).
+# Django: the latest release, 6.1, not the LTS (5.2, security fixes to April
+# 2028): a new project starts on 6.1 today (`pip install django`, Wagtail 8
+# needs >=6.1,<6.2, current cookiecutter-django), and 6.1 goes straight on to
+# the next LTS, 6.2 (April 2027). Debian 12 and Ubuntu 22.04 cannot run 6.x:
+# their specs pin DJANGO_LTS (the spec says so in a located error).
 PYTHON_PINS = {
-    "django": "5.2.19",
-    "gunicorn": "23.0.0",
-    "psycopg": "3.2.10",
-    "redis": "5.2.1",
+    "django": "6.1.3",
+    "gunicorn": "27.0.1",
+    "psycopg": "3.3.9",
+    "redis": "8.1.0",
 }
+DJANGO_LTS = "5.2.19"
+
+# The oldest Python each Django series supports (Django's release notes).
+DJANGO_MIN_PYTHON = {"5.2": "3.10", "6.0": "3.12", "6.1": "3.12"}
 
 # What compiling a Python requirement needs: a C toolchain and the Python and
 # libpq headers. In the image only with `stack.build_tools: true`; otherwise

@@ -25,7 +25,7 @@ SAMPLE = ROOT / "tests" / "sample_project"
 def spec_text(source: str) -> str:
     return f"""\
 name: django-app
-os: debian-12
+os: debian-13
 app:
   source: {source}
   module: sample.wsgi

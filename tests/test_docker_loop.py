@@ -17,6 +17,9 @@
   through the docker bridge (git daemon; a plain HTTP server for the wheel);
 - a deliberately broken script (an nginx config error, in a test-only copy
   of scripts/) fails the in-build gate, and the failure names the check.
+- a site made by `wagtail start` (current Wagtail from PyPI, its own Django
+  requirement; tests/wagtail_site.py) deployed with djbake-deploy as the
+  user-data examples do: `/` and the admin login answer 200 through nginx.
 
 Builds are the slow part (~3 min each on 2 cores): the default image is
 built once per module, and the app image is built on top of it (docker
@@ -49,7 +52,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from builder import tables
+from builder.docker import base_image as docker_base
 from builder.paths import ROOT
+from tests import wagtail_site
 
 pytestmark = pytest.mark.docker
 
@@ -381,3 +387,41 @@ def test_broken_script_fails_the_gate_naming_the_check(engine, tmp_path, monkeyp
     assert "packer build failed" in str(failure.value)
     # No image: the gate ran before commit.
     assert not list(engine.images.list(name="djbake/django-broken"))
+
+
+# -- a third-party project: a site made by `wagtail start` ---------------------
+
+def test_wagtail_start_site_deploys_through_nginx(engine, built_image, tmp_path):
+    """`wagtail start` (current Wagtail, its own Django requirement) deployed with djbake-deploy as
+    examples/user-data/ do; the home page and the admin login answer 200 through nginx."""
+    proc, build_dir = built_image
+    if proc.returncode != 0:
+        pytest.skip("the image did not build")
+    os_ = tables.OPERATING_SYSTEMS[yaml.safe_load(SPEC.read_text())["os"]]
+    got = wagtail_site.download_wheels(tmp_path / "wheels", os_.python, os_.glibc)
+    if got.returncode != 0:
+        pytest.skip(f"Wagtail's wheels could not be downloaded from PyPI: {got.stderr.strip()[-300:]}")
+    box = docker_base.start(built_id(build_dir), "test-wagtail", engine, boot_timeout=300)
+    try:
+        wagtail_site.put_wheels(box, tmp_path / "wheels")
+        versions = wagtail_site.generate(box)
+        code, out = box.exec_run(["cat", f"{wagtail_site.SITE}/requirements.txt"])
+        assert b"wagtail" in out.lower() and b"django" in out.lower(), out
+        wagtail_site.add_local_settings(box)
+        cmd = example_deploy("deploy-git.yaml", wagtail_site.SITE)
+        cmd[cmd.index("--settings") + 1] = "mysite.settings.production"
+        cmd[cmd.index("--wsgi") + 1] = "mysite.wsgi"
+        cmd[cmd.index("--ref"):cmd.index("--ref") + 2] = ["--requirements", "requirements.txt"]
+        code, out = box.exec_run(cmd, environment={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wagtail_site.WHEELS})
+        assert code == 0, f"{versions}\n{out.decode(errors='replace')[-4000:]}"
+        host = cmd[cmd.index("--domain") + 1]
+        home = curl(box, "/", host)
+        assert "wagtail" in home.lower(), home[:2000]
+        login = curl(box, "/admin/login/", host)
+        assert 'name="password"' in login and "csrfmiddlewaretoken" in login, login[:2000]
+        # The admin's own static files were collected and nginx serves them.
+        css = re.search(r'href="(/static/wagtailadmin/css/[^"]+\.css)"', login)
+        assert css, login[:2000]
+        curl(box, css.group(1), host)
+    finally:
+        docker_base.stop(box)

@@ -136,7 +136,7 @@ def test_mbr_has_one_bootable_linux_partition():
 
 def test_source_without_bootstrap_is_the_cloud_image_from_the_table(tmp_path):
     src = base_image.resolve(SPEC, None)
-    assert src.url == "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2"
+    assert src.url == "https://cloud.debian.org/images/cloud/trixie/latest/debian-13-genericcloud-amd64.qcow2"
     assert src.checksum.startswith("file:https://") and not src.bootstrapped
     disk = tmp_path / "my.qcow2"
     disk.write_bytes(b"x")
@@ -158,9 +158,9 @@ def test_wheelhouse_key_follows_the_requirement_list():
 def test_wheelhouse_downloads_binary_wheels_for_the_guest(tmp_path):
     cmd = wheelhouse.download_command(SPEC, tmp_path, tmp_path / "r.txt")
     assert "--only-binary=:all:" in cmd
-    assert cmd[cmd.index("--python-version") + 1] == "3.11"
+    assert cmd[cmd.index("--python-version") + 1] == "3.13"
     tags = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--platform"]
-    assert tags[0] == "manylinux_2_36_x86_64" and "manylinux_2_17_x86_64" in tags
+    assert tags[0] == "manylinux_2_41_x86_64" and "manylinux_2_17_x86_64" in tags
     assert "manylinux2014_x86_64" in tags
     assert wheelhouse.platforms("ubuntu-24.04", "arm64")[0] == "manylinux_2_39_aarch64"
 

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from builder import safe_paths
+from builder import safe_paths, tables
 from builder.bake import stack
 from builder.errors import BuildFailed
 from builder.paths import cache_root
 from builder.spec import Spec
 
 # glibc of each OS: the newest manylinux tag its Python can install.
-GLIBC = {"debian-12": (2, 36), "ubuntu-24.04": (2, 39), "ubuntu-22.04": (2, 35)}
+GLIBC = {name: os_.glibc for name, os_ in tables.OPERATING_SYSTEMS.items()}
 MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
 COMPLETE = ".complete"
 REQUIREMENTS = "requirements.txt"

@@ -39,6 +39,9 @@ MASK = (
     "systemd-udevd.service", "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
     "systemd-modules-load.service", "sys-kernel-config.mount", "sys-kernel-debug.mount",
     "sys-kernel-tracing.mount", "systemd-firstboot.service",
+    # Debian 13 mounts a tmpfs on /tmp at boot (tmp.mount): in a container it
+    # would hide what Packer has already uploaded to /tmp.
+    "tmp.mount",
 )
 # /sbin/init boots systemd. (`docker import`/`commit` refuse STOPSIGNAL, so
 # whoever stops such a container sends SIGRTMIN+3 itself: see stop().)

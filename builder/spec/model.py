@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from builder import tables
+from builder.os_facts import django_python_mismatch, python_mismatch
 from builder.providers import PROVIDERS
 from builder.spec import values as validate_values
 
@@ -99,7 +100,8 @@ class Spec(_Model):
         None, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$", description="Image version; default: `git describe`."
     )
     description: str = Field("", description="One line shown in `djbake images`.")
-    os: Literal["debian-12", "ubuntu-24.04", "ubuntu-22.04"] = Field("debian-12", description="Base OS.")
+    os: Literal["debian-13", "debian-12", "ubuntu-26.04", "ubuntu-24.04", "ubuntu-22.04"] = Field(
+        tables.DEFAULT_OS, description="Base OS.")
     arch: Literal["amd64", "arm64"] = Field("amd64", description="CPU architecture.")
     disk_size_gb: int = Field(10, ge=4, le=2048, description="Root disk size in GiB.")
     lifetime_days: int | None = Field(
@@ -129,7 +131,9 @@ class Spec(_Model):
                 raise FieldError(("providers", name, *loc), message)
         have = tables.OPERATING_SYSTEMS[self.os].python
         if self.stack.python not in ("system", have):
-            raise FieldError(("stack", "python"), f"{self.os} ships Python {have}; use `system` or `{have}`")
+            raise FieldError(("stack", "python"), python_mismatch(self.os, self.stack.python))
+        if message := django_python_mismatch(self.os, self.stack.django):
+            raise FieldError(("stack", "django"), message)
         return self
 
     def providers_settings(self, provider: str):
