@@ -131,7 +131,6 @@ def test_image_builds_gates_and_verifies(built_image):
 
 def test_deploy_sample_project(engine, built_image):
     """What user-data does at VM creation: djbake-deploy a tarball; the project answers through nginx."""
-    from builder.docker import base_image as docker_base
 
     proc, _ = built_image
     if proc.returncode != 0:
@@ -180,7 +179,6 @@ def test_deploy_sample_project(engine, built_image):
 
 
 def test_app_baked_from_a_local_path_answers_on_a_fresh_container(engine, app_image):
-    from builder.docker import base_image as docker_base
 
     proc, build_dir = app_image
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -313,7 +311,6 @@ def example_deploy(name: str, source: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def deploy_box(engine, built_image):
-    from builder.docker import base_image as docker_base
 
     proc, build_dir = built_image
     if proc.returncode != 0:
