@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import apt_cache, tables
+from builder import apt_cache, distro, tables
 from builder.errors import BuildFailed, UserError
 
 MIRROR = "http://deb.debian.org"
@@ -56,8 +56,8 @@ class BaseImage:
 
 def _os(os_name: str) -> tables.OS:
     os_ = tables.OPERATING_SYSTEMS.get(os_name)
-    if os_ is None or os_.family != "debian" or not os_.bootstrappable:
-        raise UserError(f"no local docker base for {os_name}: only bootstrappable Debian releases can be built here",
+    if os_ is None or not os_.bootstrappable:
+        raise UserError(f"no local docker base for {os_name}: only bootstrappable releases can be built here",
                         hint="use os: debian-12 for the docker provider")
     return os_
 
@@ -66,22 +66,18 @@ def reference(os_name: str) -> str:
     return tables.SOURCE_IMAGES["docker"][os_name]["image"]
 
 
-def sources(codename: str) -> list[str]:
+def sources(os_: tables.OS) -> list[str]:
     """Release, updates and security: the same suites a cloud image has."""
-    return [
-        f"deb {MIRROR}/debian {codename} main",
-        f"deb {MIRROR}/debian {codename}-updates main",
-        f"deb {MIRROR}/debian-security {codename}-security main",
-    ]
+    return distro.sources(os_, {"debian": f"{MIRROR}/debian", "security": f"{MIRROR}/debian-security"})
 
 
 def mmdebstrap_command(os_name: str, out: Path) -> list[str]:
     os_ = _os(os_name)
     cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}",
-           "--customize-hook=" + _customize_hook(),
+           "--customize-hook=" + _customize_hook(), *distro.mmdebstrap_options(os_),
            os_.codename, str(out)]
     # Several mirror lines: mmdebstrap takes them as extra positional arguments.
-    return cmd + sources(os_.codename)
+    return cmd + sources(os_)
 
 
 def _customize_hook() -> str:
@@ -135,6 +131,8 @@ def ensure(os_name: str = "debian-12", rebuild: bool = False, client=None, log=p
     image = existing(client, ref)
     if image is not None and not rebuild and (image.labels or {}).get(HASH_LABEL) == want:
         return BaseImage(os_name, ref, want, built=False)
+    distro.require_reachable(_os(os_name))
+    distro.ensure_keyring(_os(os_name), log)
     log(f"building docker base image {ref} (input hash {want}) with mmdebstrap")
     repo, tag = ref.rsplit(":", 1)
     with tempfile.TemporaryDirectory(prefix="djbake-base-") as tmp:

@@ -16,13 +16,15 @@ class OS:
     family: str          # debian | ubuntu
     codename: str
     python: str          # the distribution's python3 (the venv is built on it)
-    bootstrappable: bool  # can mmdebstrap build it from packages reachable here
+    bootstrappable: bool  # can mmdebstrap build it from packages reachable here (Ubuntu: its
+                          # archive over http, its keyring pinned: builder/ubuntu_keyring.py)
 
 
 OPERATING_SYSTEMS: dict[str, OS] = {
     "debian-12": OS("debian-12", "debian", "bookworm", "3.11", True),
-    "ubuntu-24.04": OS("ubuntu-24.04", "ubuntu", "noble", "3.12", False),
-    "ubuntu-22.04": OS("ubuntu-22.04", "ubuntu", "jammy", "3.10", False),
+    "ubuntu-26.04": OS("ubuntu-26.04", "ubuntu", "resolute", "3.14", True),
+    "ubuntu-24.04": OS("ubuntu-24.04", "ubuntu", "noble", "3.12", True),
+    "ubuntu-22.04": OS("ubuntu-22.04", "ubuntu", "jammy", "3.10", True),
 }
 
 ARCHITECTURES = ("amd64", "arm64")
@@ -100,6 +102,7 @@ SOURCE_IMAGES: dict[str, dict[str, dict[str, str]]] = {
     "docker": {
         # Built locally from an mmdebstrap rootfs: no registry is needed.
         "debian-12": {"image": "djbake/debian-12-base:latest"},
+        "ubuntu-26.04": {"image": "djbake/ubuntu-26.04-base:latest"},
         "ubuntu-24.04": {"image": "djbake/ubuntu-24.04-base:latest"},
         "ubuntu-22.04": {"image": "djbake/ubuntu-22.04-base:latest"},
     },
