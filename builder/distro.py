@@ -22,6 +22,31 @@ UBUNTU_SECURITY_MIRROR = "http://security.ubuntu.com/ubuntu"
 COMPONENTS = {"debian": ("main",), "ubuntu": ("main", "universe")}
 
 
+# A bootable base's packages under Ubuntu's names (builder/base_image.py lists
+# Debian's): Ubuntu's kernel for VMs is linux-image-virtual.
+UBUNTU_NAMES = {"linux-image-cloud-amd64": "linux-image-virtual"}
+# Before 23.04 systemd-resolved is part of Ubuntu's systemd package.
+PART_OF_SYSTEMD = {"jammy": ("systemd-resolved",)}
+
+
+def packages(os_: tables.OS, debian_names: tuple[str, ...]) -> tuple[str, ...]:
+    """debian_names as os_ calls them."""
+    if os_.family != "ubuntu":
+        return debian_names
+    gone = PART_OF_SYSTEMD.get(os_.codename, ())
+    return tuple(UBUNTU_NAMES.get(p, p) for p in debian_names if p not in gone)
+
+
+# Releases whose systemd (258 and later) runs on cgroup v2 only: in a container
+# on a cgroup v1 host it needs djbake's init wrapper (builder/docker_base.py).
+# resolute ships systemd 259; bookworm 252, trixie 257, jammy 249, noble 255.
+SYSTEMD_CGROUP2_ONLY = ("resolute",)
+
+
+def needs_cgroup2(os_: tables.OS) -> bool:
+    return os_.codename in SYSTEMD_CGROUP2_ONLY
+
+
 def ubuntu_mirrors() -> dict[str, str]:
     return {
         "ubuntu": os.environ.get("DJBAKE_UBUNTU_MIRROR") or UBUNTU_MIRROR,

@@ -44,6 +44,20 @@ CHANGES = (
     'ENTRYPOINT ["/sbin/init"]',
     "ENV container=docker",
 )
+# PID 1 for releases whose systemd needs cgroup v2 (distro.needs_cgroup2):
+# data/container-init.sh, which gives systemd a cgroup2 of its own on a
+# cgroup v1 host and is plain /sbin/init elsewhere.
+CGROUP2_INIT = "/usr/local/sbin/djbake-init"
+CGROUP2_INIT_SCRIPT = Path(__file__).parent / "data" / "container-init.sh"
+
+
+def init_path(os_name: str) -> str:
+    """The container's PID 1 for os_name's images."""
+    return CGROUP2_INIT if distro.needs_cgroup2(_os(os_name)) else "/sbin/init"
+
+
+def changes(os_name: str) -> tuple[str, ...]:
+    return tuple(f'ENTRYPOINT ["{init_path(os_name)}"]' if c.startswith("ENTRYPOINT") else c for c in CHANGES)
 
 
 @dataclass(frozen=True)
@@ -74,10 +88,17 @@ def sources(os_: tables.OS) -> list[str]:
 def mmdebstrap_command(os_name: str, out: Path) -> list[str]:
     os_ = _os(os_name)
     cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}",
-           "--customize-hook=" + _customize_hook(), *distro.mmdebstrap_options(os_),
+           "--customize-hook=" + _customize_hook(), *_init_hooks(os_), *distro.mmdebstrap_options(os_),
            os_.codename, str(out)]
     # Several mirror lines: mmdebstrap takes them as extra positional arguments.
     return cmd + sources(os_)
+
+
+def _init_hooks(os_: tables.OS) -> list[str]:
+    if not distro.needs_cgroup2(os_):
+        return []
+    return [f"--customize-hook=upload {CGROUP2_INIT_SCRIPT} {CGROUP2_INIT}",
+            f'--customize-hook=chmod 0755 "$1{CGROUP2_INIT}"']
 
 
 def _customize_hook() -> str:
@@ -98,8 +119,10 @@ def input_hash(os_name: str) -> str:
     recipe = {
         "recipe": RECIPE_VERSION,
         "command": mmdebstrap_command(os_name, Path("ROOTFS")),
-        "changes": CHANGES,
+        "changes": changes(os_name),
     }
+    if distro.needs_cgroup2(_os(os_name)):
+        recipe["init"] = hashlib.sha256(CGROUP2_INIT_SCRIPT.read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -142,8 +165,8 @@ def ensure(os_name: str = "debian-12", rebuild: bool = False, client=None, log=p
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.splitlines()[-15:])
             raise BuildFailed(f"mmdebstrap failed ({proc.returncode}):\n{tail}")
-        changes = [*CHANGES, f'LABEL {HASH_LABEL}="{want}" djbake.os="{os_name}"']
-        client.api.import_image(src=str(tar), repository=repo, tag=tag, changes=changes)
+        labelled = [*changes(os_name), f'LABEL {HASH_LABEL}="{want}" djbake.os="{os_name}"']
+        client.api.import_image(src=str(tar), repository=repo, tag=tag, changes=labelled)
     if existing(client, ref) is None:
         raise BuildFailed(f"docker import of {ref} reported no error but the image is missing")
     return BaseImage(os_name, ref, want, built=True)

@@ -94,7 +94,7 @@ class Spec(_Model):
         None, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$", description="Image version; default: `git describe`."
     )
     description: str = Field("", description="One line shown in `djbake images`.")
-    os: Literal["debian-12", "ubuntu-24.04", "ubuntu-22.04"] = Field("debian-12", description="Base OS.")
+    os: Literal["debian-12", "ubuntu-26.04", "ubuntu-24.04", "ubuntu-22.04"] = Field("debian-12", description="Base OS.")
     arch: Literal["amd64", "arm64"] = Field("amd64", description="CPU architecture.")
     disk_size_gb: int = Field(10, ge=4, le=2048, description="Root disk size in GiB.")
     lifetime_days: int | None = Field(

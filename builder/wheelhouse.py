@@ -28,7 +28,7 @@ from builder.errors import BuildFailed
 from builder.spec import Spec
 
 # glibc of each OS: the newest manylinux tag its Python can install.
-GLIBC = {"debian-12": (2, 36), "ubuntu-24.04": (2, 39), "ubuntu-22.04": (2, 35)}
+GLIBC = {"debian-12": (2, 36), "ubuntu-26.04": (2, 43), "ubuntu-24.04": (2, 39), "ubuntu-22.04": (2, 35)}
 MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
 COMPLETE = ".complete"
 REQUIREMENTS = "requirements.txt"
