@@ -95,10 +95,14 @@ def mmdebstrap_command(os_name: str, out: Path) -> list[str]:
 
 
 def _init_hooks(os_: tables.OS) -> list[str]:
-    if not distro.needs_cgroup2(os_):
-        return []
-    return [f"--customize-hook=upload {CGROUP2_INIT_SCRIPT} {CGROUP2_INIT}",
-            f'--customize-hook=chmod 0755 "$1{CGROUP2_INIT}"']
+    """Hooks only some releases need (none for Debian 12: its base's inputs stay as they were)."""
+    hooks = []
+    if distro.tmp_on_tmpfs(os_):
+        hooks.append('--customize-hook=chroot "$1" systemctl mask tmp.mount >/dev/null 2>&1')
+    if distro.needs_cgroup2(os_):
+        hooks += [f"--customize-hook=upload {CGROUP2_INIT_SCRIPT} {CGROUP2_INIT}",
+                  f'--customize-hook=chmod 0755 "$1{CGROUP2_INIT}"']
+    return hooks
 
 
 def _customize_hook() -> str:
