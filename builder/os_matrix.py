@@ -52,6 +52,7 @@ class Row:
     size_mib: float | None = None
     systemd: str = ""
     note: str = ""
+    run: str = ""                # when this row was measured (UTC), and where
 
 
 def oses() -> list[str]:
@@ -154,34 +155,59 @@ def minutes(seconds: float | None) -> str:
     return f"{m}m{s:02d}s"
 
 
-def table(rows: list[Row], when: dt.datetime, host: str) -> str:
+HEADER = "| OS | codename | python3 | systemd | result | build time | image size | run | note |"
+
+
+def table(rows: list[str], when: dt.datetime) -> str:
     lines = [
-        f"Run {when:%Y-%m-%d %H:%M} UTC on {host}, `make test-matrix` (docker loop: bake, in-build gate, "
-        "seal, two fresh boots).",
+        f"Last written {when:%Y-%m-%d %H:%M} UTC by `make test-matrix` (docker loop: bake, in-build gate, "
+        "seal, two fresh boots); each row says when and where it was measured.",
         "",
-        "| OS | codename | python3 | systemd | result | build time | image size | note |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        HEADER,
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
     ]
-    for r in rows:
-        size = f"{r.size_mib:.0f} MiB" if r.size_mib is not None else "-"
-        note = r.note.replace("|", "\\|")
-        lines.append(f"| {r.os} | {r.codename} | {r.python} | {r.systemd or '-'} | {r.result} | "
-                     f"{minutes(r.seconds)} | {size} | {note} |")
     return "\n".join(lines)
 
 
+def row_line(r: Row) -> str:
+    size = f"{r.size_mib:.0f} MiB" if r.size_mib is not None else "-"
+    note = r.note.replace("|", "\\|")
+    return (f"| {r.os} | {r.codename} | {r.python} | {r.systemd or '-'} | {r.result} | {minutes(r.seconds)} | "
+            f"{size} | {r.run} | {note} |")
+
+
+def _existing_rows(block: str) -> dict[str, str]:
+    """The table lines already in the doc, by OS (a run of some OSes keeps the others' rows)."""
+    found = {}
+    for line in block.splitlines():
+        cells = line.split("|")
+        if line.startswith("| ") and len(cells) > 2 and cells[1].strip() in tables.OPERATING_SYSTEMS:
+            found[cells[1].strip()] = line
+    return found
+
+
 def write_doc(rows: list[Row], doc: Path = DOC, when: dt.datetime | None = None) -> None:
-    """Replace the results between the markers of doc (the prose around them stays)."""
+    """Put rows into the table between the markers of doc; other OSes' rows and the prose stay."""
+    from builder import locks
+
     when = when or dt.datetime.now(dt.timezone.utc)
-    host = f"{os.cpu_count()} cores, cgroups {host_cgroups()}"
-    text = doc.read_text() if doc.exists() else f"# OS matrix\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{doc}: the markers {BEGIN} and {END} are missing")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    tmp = doc.with_suffix(".tmp")
-    tmp.write_text(f"{head}{BEGIN}\n{table(rows, when, host)}\n{END}{tail}")
-    os.replace(tmp, doc)
+    where = f"{os.cpu_count()} cores, cgroups {host_cgroups()}"
+    for r in rows:
+        r.run = r.run or f"{when:%Y-%m-%d %H:%M}, {where}"
+    # Several runs (OSES=...) may finish at once: one writer at a time.
+    with locks.exclusive(doc.with_name(f".{doc.name}.lock"), "waiting for another matrix run to write", print):
+        text = doc.read_text() if doc.exists() else f"# OS matrix\n\n{BEGIN}\n{END}\n"
+        if BEGIN not in text or END not in text:
+            raise ValueError(f"{doc}: the markers {BEGIN} and {END} are missing")
+        head, rest = text.split(BEGIN, 1)
+        block, tail = rest.split(END, 1)
+        lines = _existing_rows(block)
+        lines.update({r.os: row_line(r) for r in rows})
+        order = [n for n in tables.OPERATING_SYSTEMS if n in lines] + [n for n in lines if n not in tables.OPERATING_SYSTEMS]
+        tmp = doc.with_suffix(".tmp")
+        tmp.write_text(f"{head}{BEGIN}\n{table([lines[n] for n in order], when)}\n{END}{tail}")
+        os.replace(tmp, doc)
 
 
 def main(argv: list[str] | None = None) -> int:

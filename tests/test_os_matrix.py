@@ -50,9 +50,18 @@ def test_doc_table_is_replaced_between_markers_only(tmp_path):
     os_matrix.write_doc(rows, doc, when=dt.datetime(2026, 11, 30, 1, 2, tzinfo=dt.timezone.utc))
     text = doc.read_text()
     assert text.startswith("# title\n\nprose before\n") and text.endswith("\n\nprose after\n")
-    assert "old" not in text and "Run 2026-11-30 01:02 UTC" in text
-    assert "| ubuntu-24.04 | noble | 3.12 | 255.4 | verified | 5m01s | 812 MiB |  |" in text
-    assert "| ubuntu-26.04 | resolute | 3.14 | - | skipped | - | - | a \\| reason |" in text
+    assert "old" not in text and "Last written 2026-11-30 01:02 UTC" in text
+    assert "| ubuntu-24.04 | noble | 3.12 | 255.4 | verified | 5m01s | 812 MiB | 2026-11-30 01:02, " in text
+    assert "| ubuntu-26.04 | resolute | 3.14 | - | skipped | - | - | 2026-11-30 01:02, " in text
+    assert text.count("a \\| reason |") == 1
+    # A later run of one OS replaces its row and keeps the others, in the OS table's order.
+    again = [os_matrix.Row("ubuntu-26.04", "resolute", "3.14", "verified", 400, 900, "259.9")]
+    os_matrix.write_doc(again, doc, when=dt.datetime(2026, 12, 1, 0, 0, tzinfo=dt.timezone.utc))
+    block = doc.read_text().split(os_matrix.BEGIN)[1].split(os_matrix.END)[0]
+    rows_now = [line for line in block.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split("|")[1].strip() for r in rows_now] == ["ubuntu-26.04", "ubuntu-24.04"]
+    assert "| verified | 6m40s | 900 MiB | 2026-12-01 00:00, " in rows_now[0]
+    assert "| 5m01s | 812 MiB | 2026-11-30 01:02, " in rows_now[1]
 
 
 def test_unknown_os_is_exit_2(capsys):

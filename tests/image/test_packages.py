@@ -1,4 +1,6 @@
 """What is installed: the stack's packages, the pinned virtualenv, and nothing else of note."""
+import re
+
 import pytest
 
 pytestmark = [pytest.mark.gate, pytest.mark.fresh_boot]
@@ -46,9 +48,27 @@ def test_build_tools_only_when_the_spec_keeps_them(host, facts):
     assert not present, f"build-only packages in a lean image: {present}"
     dev = host.run("dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n' '*-dev' 2>/dev/null").stdout
     dev = [line.split()[1] for line in dev.splitlines() if line.startswith("ii") and line.split()[1] not in facts.packages]
+    # A -dev package that the system itself depends on is no build leftover
+    # (Ubuntu 24.04's systemd depends on systemd-dev, its pkg-config data).
+    needed = runtime_dependencies(host, exclude=set(unwanted))
+    dev = [p for p in dev if p not in needed]
     assert not dev, f"header packages in a lean image: {dev}"
     if not any(p in facts.packages for p in ("gcc", "build-essential", "clang", "tcc")):
         assert host.run("command -v cc").rc != 0, "a C compiler is on PATH in a lean image"
+
+
+def runtime_dependencies(host, exclude: set[str]) -> set[str]:
+    """Names that installed packages, other than -dev ones and exclude, depend on (Depends, Pre-Depends)."""
+    out = host.run("dpkg-query -W -f '${db:Status-Abbrev}|${Package}|${Depends}, ${Pre-Depends}\\n'").stdout
+    names: set[str] = set()
+    for line in out.splitlines():
+        status, _, rest = line.partition("|")
+        package, _, depends = rest.partition("|")
+        if not status.startswith("ii") or package.endswith("-dev") or package in exclude:
+            continue
+        # "a (>= 1), b | c, d:any": every alternative counts.
+        names.update(re.findall(r"(?:^|[,|]\s*)([a-z0-9][a-z0-9+.-]+)", re.sub(r"\([^)]*\)", "", depends)))
+    return names
 
 
 def test_virtualenv_has_the_pinned_versions(host, facts):
