@@ -197,8 +197,12 @@ RUN_KWARGS = dict(
 LABEL = "djbake.container"
 
 
-def start(image: str, purpose: str, client=None, boot_timeout: int = 120):
-    """Run image with systemd as PID 1 and wait until boot finished."""
+def start(image: str, purpose: str, client=None, boot_timeout: int = 300):
+    """Run image with systemd as PID 1 and wait until boot finished.
+
+    The wait is long because a first boot does real work (PostgreSQL role,
+    SECRET_KEY, host keys) and our 2-core hosts run several builds at once:
+    120 s was seen to run out (systemd still 'starting') under such load."""
     client = client or _client()
     container = client.containers.run(image, detach=True, labels={LABEL: purpose}, **RUN_KWARGS)
     try:
