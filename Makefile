@@ -17,7 +17,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := packer qemu-system-x86 qemu-utils mmdebstrap docker.io shellcheck \
 	genisoimage xorriso openssh-client python3-venv curl git lynis apt-cacher-ng iproute2
 
-.PHONY: help deps apt-cache image render validate verify images latest launch bench test test-fast lint clean
+.PHONY: help deps apt-cache image render validate verify images latest launch bench test test-fast test-matrix lint clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,12 @@ test: deps ## Run every test: unit, Packer validate, docker loop, QEMU end to en
 	@bash scripts/host/start-dockerd.sh || true   # before the cache, so it also listens on docker's bridge
 	@bash scripts/host/start-apt-cache.sh || echo "apt-cache: not started; builds fetch packages directly"
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The OS list is the OS table's (builder/tables.py); OSES="a b" runs only those.
+test-matrix: deps ## Bake, gate and fresh-boot verify the default spec on every OS (docker loop): docs/os-matrix.md
+	@bash scripts/host/start-dockerd.sh || true
+	@bash scripts/host/start-apt-cache.sh || echo "apt-cache: not started; builds fetch packages directly"
+	$(PY) -m builder.os_matrix $(OSES)
 
 test-fast: deps ## Run the fast tests only (no VM, no container, no moto)
 	$(PY) -m pytest -m "not vm and not docker and not moto" $(PYTEST_ARGS)

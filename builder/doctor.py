@@ -221,7 +221,7 @@ def check_disk(path: Path = paths.BUILD_DIR) -> Check:
     needed = frozenset(providers.LOCAL)  # cloud builds store nothing large here
     if free < fail:
         return Check("disk space", "fail", f"{text}; a local build needs at least {fail:.0f} GB",
-                     f"free space (e.g. `make clean`, `docker system prune`) or move build/ to a larger disk", needed)
+                     "free space (e.g. `make clean`, `docker system prune`) or move build/ to a larger disk", needed)
     if free < warn:
         return Check("disk space", "warn", f"{text}; {warn:.0f} GB recommended (base image cache, disk, output)",
                      "make clean", needed)

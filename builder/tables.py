@@ -16,7 +16,8 @@ class OS:
     family: str          # debian | ubuntu
     codename: str
     python: str          # the distribution's python3 (the venv is built on it)
-    bootstrappable: bool  # can mmdebstrap build it from packages reachable here
+    bootstrappable: bool  # can mmdebstrap build it from packages reachable here (Ubuntu: its
+                          # archive over http, its keyring pinned: builder/ubuntu_keyring.py)
     postgresql: str = ""  # major version of `postgresql`: /etc/postgresql/<it>/main
     glibc: tuple[int, int] = (0, 0)  # libc6: the newest manylinux tag its Python installs
     # Archive components the stack needs: Ubuntu has python3-venv and
@@ -41,13 +42,13 @@ OPERATING_SYSTEMS: dict[str, OS] = {
                     kernel="linux-image-cloud-amd64", openssh="10.0", nginx="1.26"),
     "debian-12": OS("debian-12", "debian", "bookworm", "3.11", True, postgresql="15", glibc=(2, 36),
                     kernel="linux-image-cloud-amd64", openssh="9.2", nginx="1.22"),
-    "ubuntu-26.04": OS("ubuntu-26.04", "ubuntu", "resolute", "3.14", False, postgresql="18", glibc=(2, 43),
+    "ubuntu-26.04": OS("ubuntu-26.04", "ubuntu", "resolute", "3.14", True, postgresql="18", glibc=(2, 43),
                        components=("main", "universe"), kernel="linux-image-virtual", openssh="10.2",
                        nginx="1.28", ssh_socket=True),
-    "ubuntu-24.04": OS("ubuntu-24.04", "ubuntu", "noble", "3.12", False, postgresql="16", glibc=(2, 39),
+    "ubuntu-24.04": OS("ubuntu-24.04", "ubuntu", "noble", "3.12", True, postgresql="16", glibc=(2, 39),
                        components=("main", "universe"), kernel="linux-image-virtual", openssh="9.6",
                        nginx="1.24", ssh_socket=True),
-    "ubuntu-22.04": OS("ubuntu-22.04", "ubuntu", "jammy", "3.10", False, postgresql="14", glibc=(2, 35),
+    "ubuntu-22.04": OS("ubuntu-22.04", "ubuntu", "jammy", "3.10", True, postgresql="14", glibc=(2, 35),
                        components=("main", "universe"), kernel="linux-image-virtual", openssh="8.9",
                        nginx="1.18"),
 }

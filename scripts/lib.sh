@@ -10,6 +10,10 @@ FILES="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/files"
 SCRIPT_NAME="$(basename "$0" .sh)"
 
 export DEBIAN_FRONTEND=noninteractive
+# Ubuntu's needrestart (in its cloud images) would ask, or restart services
+# mid-build, after each apt run: the image's services are (re)started by the
+# scripts themselves. No effect where needrestart is not installed (Debian).
+export NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l
 # Keep service restarts from needrestart-like prompts and locales warnings quiet.
 export LC_ALL=C.UTF-8
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import safe_paths, spec as spec_mod
+from builder import safe_paths
+from builder import spec as spec_mod
 from builder.bake import render, stack
 from builder.errors import SpecError
 from tests.test_cli_errors import djbake, one_line_error

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.catalog import store as catalog, sync
+from builder.catalog import store as catalog
+from builder.catalog import sync
 
 DJBAKE = str(Path(sys.executable).with_name("djbake"))
 

@@ -10,7 +10,6 @@ wheelhouse and prepare steps swapped for a null-builder template.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from builder import spec
-from builder.bake import layers, render, template
+from builder.bake import layers, render
 from builder.errors import BuildFailed
 
 HERE = Path(__file__).parent

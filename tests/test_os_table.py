@@ -17,9 +17,9 @@ import yaml
 from builder import providers, spec, tables
 from builder.bake import packer, render, template, wheelhouse
 from builder.docker import base_image as docker_base
-from builder.qemu import base_image
 from builder.errors import SpecError
 from builder.os_facts import django_python_mismatch
+from builder.qemu import base_image
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden" / "sources-by-os.json"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from builder.bake import packer_log, progress, timings
-from builder.bake.runner import Event, Result, parse_line
+from builder.bake.runner import Result, parse_line
 
 # `packer build -machine-readable` of Debian's Packer 1.6.6, docker builder:
 # an inline shell, scripts a.sh (sleeps 2 s) and b.sh (1 s), a shell-local

@@ -91,11 +91,22 @@ def test_base_input_hash_is_stable_and_follows_every_input(tmp_path, monkeypatch
     assert other != base_image.input_hash("debian-12", "amd64", apt)
 
 
-def test_bootstrap_refuses_what_it_cannot_build():
-    with pytest.raises(UserError, match="Debian only"):
-        base_image.inputs("ubuntu-24.04")
+def test_bootstrap_refuses_what_it_cannot_build(monkeypatch):
+    from builder import tables
+
+    retired = tables.OS("ubuntu-20.04", "ubuntu", "focal", "3.8", False)
+    monkeypatch.setitem(tables.OPERATING_SYSTEMS, "ubuntu-20.04", retired)
+    with pytest.raises(UserError, match="ubuntu-20.04 cannot be bootstrapped here"):
+        base_image.inputs("ubuntu-20.04")
     with pytest.raises(UserError, match="amd64 only"):
         base_image.inputs("debian-12", "arm64")
+
+
+def test_ubuntu_bootstrap_inputs_name_ubuntus_archive_and_kernel():
+    noble = base_image.inputs("ubuntu-24.04")
+    assert "linux-image-virtual" in noble["packages"] and "linux-image-cloud-amd64" not in noble["packages"]
+    assert all(" noble" in line and line.endswith("main universe") for line in noble["sources"])
+    assert base_image.input_hash("ubuntu-24.04") != base_image.input_hash("ubuntu-26.04")
 
 
 def test_cached_base_is_reused_without_building(monkeypatch):

@@ -11,7 +11,6 @@ import io
 import json
 import re
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest

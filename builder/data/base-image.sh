@@ -26,12 +26,15 @@ printf '[Resolve]\nLLMNR=no\nMulticastDNS=no\n' > /etc/systemd/resolved.conf.d/d
 # mmdebstrap's own apt options were for bootstrapping only.
 rm -f /etc/apt/apt.conf.d/99mmdebstrap
 
-# cloud-init: NoCloud only (no slow probing of cloud metadata services), and
-# networking stays with networkd above.
+# cloud-init: NoCloud only (no slow probing of cloud metadata services),
+# networking stays with networkd above, and apt's sources stay those the
+# base was built from (Ubuntu's cloud-init rewrites them from a template
+# otherwise, with a release name it cannot find in a minimal system).
 cat > /etc/cloud/cloud.cfg.d/90-djbake-datasource.cfg <<'EOF'
 datasource_list: [NoCloud, None]
 network: {config: disabled}
 locale: C.UTF-8
+apt: {preserve_sources_list: true}
 EOF
 echo LANG=C.UTF-8 > /etc/default/locale
 

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import tables
+from builder import distro, tables
 from builder.bake import apt_cache
 from builder.docker import client as client_mod
 from builder.errors import BuildFailed, UserError
@@ -49,6 +49,20 @@ CHANGES = (
     'ENTRYPOINT ["/sbin/init"]',
     "ENV container=docker",
 )
+# PID 1 for releases whose systemd needs cgroup v2 (distro.needs_cgroup2):
+# data/container-init.sh, which gives systemd a cgroup2 of its own on a
+# cgroup v1 host and is plain /sbin/init elsewhere.
+CGROUP2_INIT = "/usr/local/sbin/djbake-init"
+CGROUP2_INIT_SCRIPT = Path(__file__).parent / "data" / "container-init.sh"
+
+
+def init_path(os_name: str) -> str:
+    """The container's PID 1 for os_name's images."""
+    return CGROUP2_INIT if distro.needs_cgroup2(_os(os_name)) else "/sbin/init"
+
+
+def changes(os_name: str) -> tuple[str, ...]:
+    return tuple(f'ENTRYPOINT ["{init_path(os_name)}"]' if c.startswith("ENTRYPOINT") else c for c in CHANGES)
 
 
 @dataclass(frozen=True)
@@ -61,8 +75,8 @@ class BaseImage:
 
 def _os(os_name: str) -> tables.OS:
     os_ = tables.OPERATING_SYSTEMS.get(os_name)
-    if os_ is None or os_.family != "debian" or not os_.bootstrappable:
-        raise UserError(f"no local docker base for {os_name}: only bootstrappable Debian releases can be built here",
+    if os_ is None or not os_.bootstrappable:
+        raise UserError(f"no local docker base for {os_name}: only bootstrappable releases can be built here",
                         hint="use os: debian-12 for the docker provider")
     return os_
 
@@ -71,22 +85,29 @@ def reference(os_name: str) -> str:
     return tables.SOURCE_IMAGES["docker"][os_name]["image"]
 
 
-def sources(codename: str) -> list[str]:
+def sources(os_: tables.OS) -> list[str]:
     """Release, updates and security: the same suites a cloud image has."""
-    return [
-        f"deb {MIRROR}/debian {codename} main",
-        f"deb {MIRROR}/debian {codename}-updates main",
-        f"deb {MIRROR}/debian-security {codename}-security main",
-    ]
+    return distro.sources(os_, {"debian": f"{MIRROR}/debian", "security": f"{MIRROR}/debian-security"})
 
 
 def mmdebstrap_command(os_name: str, out: Path) -> list[str]:
     os_ = _os(os_name)
     cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}",
-           "--customize-hook=" + _customize_hook(),
+           "--customize-hook=" + _customize_hook(), *_init_hooks(os_), *distro.mmdebstrap_options(os_),
            os_.codename, str(out)]
     # Several mirror lines: mmdebstrap takes them as extra positional arguments.
-    return cmd + sources(os_.codename)
+    return cmd + sources(os_)
+
+
+def _init_hooks(os_: tables.OS) -> list[str]:
+    """Hooks only some releases need (none for Debian 12: its base's inputs stay as they were)."""
+    hooks = []
+    if distro.tmp_on_tmpfs(os_):
+        hooks.append('--customize-hook=chroot "$1" systemctl mask tmp.mount >/dev/null 2>&1')
+    if distro.needs_cgroup2(os_):
+        hooks += [f"--customize-hook=upload {CGROUP2_INIT_SCRIPT} {CGROUP2_INIT}",
+                  f'--customize-hook=chmod 0755 "$1{CGROUP2_INIT}"']
+    return hooks
 
 
 def _customize_hook() -> str:
@@ -107,8 +128,10 @@ def input_hash(os_name: str) -> str:
     recipe = {
         "recipe": RECIPE_VERSION,
         "command": mmdebstrap_command(os_name, Path("ROOTFS")),
-        "changes": CHANGES,
+        "changes": changes(os_name),
     }
+    if distro.needs_cgroup2(_os(os_name)):
+        recipe["init"] = hashlib.sha256(CGROUP2_INIT_SCRIPT.read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -129,6 +152,8 @@ def ensure(os_name: str = "debian-12", rebuild: bool = False, client=None, log=p
     image = existing(client, ref)
     if image is not None and not rebuild and (image.labels or {}).get(HASH_LABEL) == want:
         return BaseImage(os_name, ref, want, built=False)
+    distro.require_reachable(_os(os_name))
+    distro.ensure_keyring(_os(os_name), log)
     log(f"building docker base image {ref} (input hash {want}) with mmdebstrap")
     repo, tag = ref.rsplit(":", 1)
     with tempfile.TemporaryDirectory(prefix="djbake-base-") as tmp:
@@ -138,8 +163,8 @@ def ensure(os_name: str = "debian-12", rebuild: bool = False, client=None, log=p
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.splitlines()[-15:])
             raise BuildFailed(f"mmdebstrap failed ({proc.returncode}):\n{tail}")
-        changes = [*CHANGES, f'LABEL {HASH_LABEL}="{want}" djbake.os="{os_name}"']
-        client.api.import_image(src=str(tar), repository=repo, tag=tag, changes=changes)
+        labelled = [*changes(os_name), f'LABEL {HASH_LABEL}="{want}" djbake.os="{os_name}"']
+        client.api.import_image(src=str(tar), repository=repo, tag=tag, changes=labelled)
     if existing(client, ref) is None:
         raise BuildFailed(f"docker import of {ref} reported no error but the image is missing")
     return BaseImage(os_name, ref, want, built=True)
@@ -166,8 +191,12 @@ RUN_KWARGS = dict(
 LABEL = "djbake.container"
 
 
-def start(image: str, purpose: str, client=None, boot_timeout: int = 120):
-    """Run image with systemd as PID 1 and wait until boot finished."""
+def start(image: str, purpose: str, client=None, boot_timeout: int = 300):
+    """Run image with systemd as PID 1 and wait until boot finished.
+
+    The wait is long because a first boot does real work (PostgreSQL role,
+    SECRET_KEY, host keys) and our 2-core hosts run several builds at once:
+    120 s was seen to run out (systemd still 'starting') under such load."""
     client = client or client_mod.connect()
     container = client.containers.run(image, detach=True, labels={LABEL: purpose}, **RUN_KWARGS)
     try:

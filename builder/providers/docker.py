@@ -34,11 +34,12 @@ class Provider(base.Provider):
             "commit": True,
             # Not `privileged`: see docker_base.RUN_ARGS. systemd boots as PID 1
             # (Packer's default entrypoint would be /bin/sh).
-            "run_command": ["-d", *docker_base.RUN_ARGS, "--entrypoint=/sbin/init", "--", "{{.Image}}"],
+            "run_command": ["-d", *docker_base.RUN_ARGS, f"--entrypoint={docker_base.init_path(self.spec.os)}", "--",
+                            "{{.Image}}"],
             # `docker commit` accepts no STOPSIGNAL: stop such containers with
             # SIGRTMIN+3 (docker_base.stop()).
             "changes": [
-                'ENTRYPOINT ["/sbin/init"]',
+                f'ENTRYPOINT ["{docker_base.init_path(self.spec.os)}"]',
                 "ENV container=docker",
                 f'LABEL djbake.image="{self.spec.name}" djbake.build-id="${{var.build_id}}"',
             ],

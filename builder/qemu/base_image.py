@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from builder import locks, paths, tables
+from builder import distro, locks, paths, tables
 from builder.bake import apt_cache
 from builder.digest import sha256_file
 from builder.errors import BuildFailed, UserError
@@ -133,8 +133,8 @@ def sources(codename: str, mirror: dict[str, str]) -> list[str]:
 
 def _os(os_name: str) -> tables.OS:
     os_ = tables.OPERATING_SYSTEMS[os_name]
-    if os_.family != "debian" or not os_.bootstrappable:
-        raise UserError(f"source_image: bootstrap builds Debian only; {os_name} cannot be bootstrapped here",
+    if not os_.bootstrappable:
+        raise UserError(f"source_image: bootstrap: {os_name} cannot be bootstrapped here",
                         hint="remove providers.qemu.source_image to start from the official cloud image")
     return os_
 
@@ -148,8 +148,8 @@ def inputs(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES) -> di
         "recipe": RECIPE_VERSION,
         "os": os_name,
         "arch": arch,
-        "packages": sorted(PACKAGES),
-        "sources": sources(os_.codename, mirrors(apt_dir)),
+        "packages": sorted(distro.packages(os_, PACKAGES)),
+        "sources": distro.sources(os_, mirrors(apt_dir)),
         "setup_script": hashlib.sha256(SETUP_SCRIPT.read_bytes()).hexdigest(),
         "disk_gb": DISK_GB,
     }
@@ -310,9 +310,12 @@ def mbr(total_sectors: int, start: int = PART_START) -> bytes:
 
 def _build(os_name: str, work: Path, log: Log) -> Path:
     os_ = _os(os_name)
+    distro.require_reachable(os_)
+    distro.ensure_keyring(os_, log)
     rootfs = work / "rootfs"
-    cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-           "--aptopt=Acquire::Retries \"3\"", os_.codename, str(rootfs), *sources(os_.codename, mirrors())]
+    cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(distro.packages(os_, PACKAGES))}",
+           *distro.mmdebstrap_options(os_), "--aptopt=Acquire::Retries \"3\"", os_.codename, str(rootfs),
+           *distro.sources(os_, mirrors())]
     t = time.monotonic()
     _run(cmd, env=apt_cache.host_env(log))
     log(f"  mmdebstrap: {time.monotonic() - t:.0f} s")

@@ -3,7 +3,6 @@ import os
 import shlex
 
 import pytest
-
 from conftest import sha256
 
 SECRET_MIN_LEN = 50

@@ -1,4 +1,5 @@
 """What is installed: the stack's packages, the pinned virtualenv, and nothing else of note."""
+
 import pytest
 
 pytestmark = [pytest.mark.gate, pytest.mark.fresh_boot]
