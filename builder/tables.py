@@ -149,6 +149,8 @@ PYTHON_PINS = {
     "gunicorn": "23.0.0",
     "psycopg": "3.2.10",
     "redis": "5.2.1",
+    # The installer of djbake-deploy (releases, uv.lock projects); a binary wheel.
+    "uv": "0.13.8",
 }
 
 # What compiling a Python requirement needs: a C toolchain and the Python and
