@@ -8,6 +8,6 @@ RELEASE = "v1"
 
 
 def home(request):
-    Visit.objects.create()
+    Visit.objects.create(path=request.path)
     return HttpResponse(f"twelve-factor {RELEASE}: {Visit.objects.count()} visits, "
                         f"mail key set: {bool(settings.MAILGUN_API_KEY)}\n", content_type="text/plain")

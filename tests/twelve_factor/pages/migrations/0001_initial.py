@@ -7,7 +7,10 @@ class Migration(migrations.Migration):
     operations = [
         migrations.CreateModel(
             name="Visit",
-            fields=[("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
-                    ("at", models.DateTimeField(auto_now_add=True))],
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("path", models.CharField(max_length=200)),
+                ("at", models.DateTimeField(auto_now_add=True)),
+            ],
         ),
     ]
