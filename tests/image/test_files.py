@@ -9,7 +9,6 @@ LAYOUT = [
     ("/srv/app/releases", "root", "root", 0o751),
     # The live release (a trailing slash follows the /srv/app/current link).
     ("/srv/app/current/", "root", "django", 0o751),
-    ("/srv/app/current/venv/", "root", "django", 0o750),
     ("/srv/app/current/src/", "root", "django", 0o750),
     ("/srv/app/media", "django", "django", 0o755),
     ("/var/lib/django", "django", "django", 0o750),
