@@ -55,15 +55,62 @@ def image(tmp_path_factory):
     return "djbake/django-web:latest"
 
 
+USER_DATA = f"""#cloud-config
+write_files:
+  - path: /root/secrets.env
+    permissions: "0600"
+    content: |
+      # the project's own secrets
+      MAILGUN_API_KEY="{SECRET}"
+runcmd:
+  - [touch, /root/user-data-ran]
+"""
+
+
 @pytest.fixture(scope="module")
-def box(image):
-    import docker
+def box(image, tmp_path_factory):
+    """A container as `djbake launch --provider docker --user-data FILE` starts it."""
+    user_data = tmp_path_factory.mktemp("ud") / "user-data.yaml"
+    user_data.write_text(USER_DATA)
+    name = f"test-releases-{os.getpid()}"
+    proc = subprocess.run([sys.executable, "-m", "builder", "launch", "--provider", "docker", "--docker-image", image,
+                           "--name", name, "--user-data", str(user_data)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    from builder import docker_launch
 
-    from builder import docker_base
+    container = docker_launch.find(name)
+    try:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert re.search(r"http://\d+\.\d+\.\d+\.\d+/", proc.stdout), proc.stdout
+        yield container
+    finally:
+        subprocess.run([sys.executable, "-m", "builder", "launch", "--provider", "docker", "--name", name, "--stop"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
 
-    container = docker_base.start(image, "test-deploy-releases", docker.from_env())
-    yield container
-    docker_base.stop(container)
+
+def test_launch_applied_the_user_data(box):
+    assert sh(box, "test", "-f", "/root/user-data-ran")[0] == 0
+    code, mode = sh(box, "stat", "-c", "%a", "/root/secrets.env")
+    assert mode.strip() == "600", mode
+    proc = subprocess.run([sys.executable, "-m", "builder", "launch", "--provider", "docker", "--list"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert box.id[:12] in proc.stdout, proc.stdout
+
+
+def test_launch_trusts_ca_certs(image):
+    """ca_certs from user-data: the host's CAs make PyPI (behind this host's TLS proxy) trusted."""
+    from builder import docker_launch
+
+    cas = [p.read_text() for p in HOST_CAS.glob("*.crt")]
+    if not cas:
+        pytest.skip("no host CA to hand over")
+    text = "#cloud-config\n" + __import__("yaml").safe_dump(
+        {"ca_certs": {"trusted": cas}, "runcmd": [["curl", "-sSf", "-o", "/dev/null", "https://pypi.org/simple/"]]})
+    launched = docker_launch.start(image, f"test-ca-{os.getpid()}", text, log=lambda _: None)
+    try:
+        assert launched.address
+    finally:
+        assert docker_launch.stop(launched.name)
 
 
 def sh(box, *cmd, env=None) -> tuple[int, str]:
@@ -131,7 +178,6 @@ def get(box, path: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def first(box):
     """v1 deployed: first a TLS failure (no CA yet), then with the host's CAs."""
-    put(box, "/root", {"secrets.env": f"# the project's own secrets\nMAILGUN_API_KEY=\"{SECRET}\"\n".encode()})
     tls = deploy(box, "v1")
     cas = {p.name: p.read_bytes() for p in HOST_CAS.glob("*.crt")}
     if cas:

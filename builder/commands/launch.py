@@ -11,6 +11,10 @@ def cmd_launch(args) -> int:
     from builder import catalog, launch
 
     provider = providers.get(args.provider).name
+    if provider == "docker":  # a local container (builder/docker_launch.py)
+        from builder import docker_launch
+
+        return docker_launch.cmd(args)
     if provider != "qemu":
         return _launch_cloud(args, provider)
     name = args.name
@@ -82,6 +86,7 @@ def register(sub, add, spec_args) -> None:
     p.add_argument("--provider", "-p", default="qemu", help="provider (default: qemu)")
     p.add_argument("--name", default="djbake", help="the VM's name (default: djbake)")
     p.add_argument("--image-name", help="image name in the catalog (default: the newest of any)")
+    p.add_argument("--docker-image", help="docker: an image name or id instead of the catalog's newest verified one")
     p.add_argument("--user-data", metavar="FILE", help="cloud-init user-data for the VM (merged with djbake's)")
     p.add_argument("--region", "-r", help="cloud providers: the region (default: any)")
     spec_args(p)
