@@ -103,6 +103,18 @@ def apply(container, data: dict, log=print) -> None:
             log(out.rstrip())
 
 
+def read_user_data(path: str) -> str:
+    """The file's text, checked (bad user-data fails before a container starts)."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise UserError(f"--user-data {path}: {e.strerror or e}") from None
+    parse(text, path)
+    return text
+
+
 def _client():
     import docker
 
@@ -166,8 +178,6 @@ def stop(name: str, client=None) -> bool:
 
 def cmd(args) -> int:
     """The CLI: --stop, --list, or a container from --docker-image or the newest verified image."""
-    from pathlib import Path
-
     from builder import catalog
 
     if args.stop:
@@ -188,14 +198,7 @@ def cmd(args) -> int:
         if entry is None:
             raise UserError("no verified docker image in the catalog", hint="make image PROVIDER=docker")
         image = entry.artifact
-    user_data = None
-    if args.user_data:
-        try:
-            user_data = Path(args.user_data).read_text()
-        except OSError as e:
-            raise UserError(f"--user-data {args.user_data}: {e.strerror or e}") from None
-    if user_data:
-        parse(user_data, args.user_data)  # bad user-data fails before a container starts
+    user_data = read_user_data(args.user_data) if args.user_data else None
     print(f"launching {image}; waiting for systemd...", flush=True)
     launched = start(image, args.name, user_data, source=args.user_data or "user-data")
     print(launched.describe())
