@@ -15,8 +15,8 @@ Then: a release whose migration fails leaves the previous release answering;
 unreachable index are diagnosed as such (the compile failure is
 test_docker_loop.py's build-tools case).
 
-The image: DJBAKE_TEST_DOCKER_IMAGE when set (one built by hand), else the
-default spec built here (`djbake image -p docker`).
+The image: the default spec built here (`djbake image -p docker`), or one
+built before (DJBAKE_TEST_DOCKER_BUILD, see test_docker_loop.reused_build).
 """
 from __future__ import annotations
 
@@ -43,16 +43,20 @@ SECRET = "key-test-5b1c0a9e7d"  # the project's mail key: must never be printed
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
+    """The default spec's docker image: built here, or reused (DJBAKE_TEST_DOCKER_BUILD, test_docker_loop.py)."""
+    from tests.test_docker_loop import built_id, reused_build
+
     if shutil.which("dockerd") is None:
         pytest.skip("docker.io is not installed (apt-get install docker.io)")
     subprocess.run(["bash", str(ROOT / "scripts" / "host" / "start-dockerd.sh")], check=True)
-    if os.environ.get("DJBAKE_TEST_DOCKER_IMAGE"):
-        return os.environ["DJBAKE_TEST_DOCKER_IMAGE"]
+    reused = reused_build()
+    if reused:
+        return built_id(reused[1])
     out = tmp_path_factory.mktemp("docker-build")
     proc = subprocess.run([sys.executable, "-m", "builder", "image", "-p", "docker", "--out", str(out), "--plain"],
                           cwd=ROOT, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return "djbake/django-web:latest"
+    return built_id(out / "django-web" / "docker")
 
 
 USER_DATA = f"""#cloud-config
