@@ -232,6 +232,8 @@ PYTHON_PINS = {
     "gunicorn": "27.0.1",
     "psycopg": "3.3.9",
     "redis": "8.1.0",
+    # The installer of djbake-deploy (releases, uv.lock projects); a binary wheel.
+    "uv": "0.13.8",
 }
 DJANGO_LTS = "5.2.19"
 

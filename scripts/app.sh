@@ -11,6 +11,8 @@ set -euo pipefail
 
 put djbake/djbake-env /usr/local/sbin/djbake-env 0755
 put djbake/djbake-deploy /usr/local/sbin/djbake-deploy 0755
+# nginx's static and media locations, filled in per release by djbake-deploy.
+put nginx/app-files.conf.in /etc/djbake/nginx-app-files.conf.in 0644
 
 # The env file: only non-secret, non-unique values at build time. Secrets,
 # the database password and ALLOWED_HOSTS are added per VM at first boot.
@@ -19,17 +21,25 @@ if [ ! -f /etc/djbake/app.env ]; then
     chown root:django /etc/djbake/app.env
     chmod 0640 /etc/djbake/app.env
 fi
-djbake-env set PYTHONPATH /srv/app/src
-djbake-env set DJANGO_STATIC_ROOT /srv/app/static
+# The names 12-factor projects and the widely used templates read (the table
+# in docs/deploying.md). The database URL and password are per VM (first boot).
+djbake-env set PYTHONPATH /srv/app/current/src
+djbake-env set DJANGO_STATIC_ROOT /srv/app/current/static
 djbake-env set DJANGO_MEDIA_ROOT /srv/app/media
+djbake-env set DJANGO_DEBUG False
 if [ "${DJBAKE_DATABASE:-postgresql}" = postgresql ]; then
     djbake-env set DJANGO_DB_NAME django
     djbake-env set DJANGO_DB_USER django
     djbake-env set DJANGO_DB_HOST localhost
     djbake-env set DJANGO_DB_PORT 5432
+    djbake-env set POSTGRES_DB django
+    djbake-env set POSTGRES_USER django
+    djbake-env set POSTGRES_HOST localhost
+    djbake-env set POSTGRES_PORT 5432
 fi
 if [ "${DJBAKE_REDIS:-0}" = 1 ]; then
     djbake-env set REDIS_URL redis://127.0.0.1:6379/0
+    djbake-env set CELERY_BROKER_URL redis://127.0.0.1:6379/0
 fi
 djbake-env hosts
 
@@ -45,10 +55,13 @@ if [ -n "${DJBAKE_APP_SOURCE:-}" ]; then
         --settings "${DJBAKE_APP_SETTINGS:-${DJBAKE_APP_MODULE%.*}.settings}" \
         ${DJBAKE_APP_REQUIREMENTS:+--requirements "$DJBAKE_APP_REQUIREMENTS"}
 else
-    rm -rf /srv/app/src/welcome
-    cp -a "$FILES/welcome/." /srv/app/src/
-    chown -R root:django /srv/app/src
-    chmod -R u=rwX,g=rX,o= /srv/app/src
+    welcome=/srv/app/releases/welcome
+    rm -rf "$welcome/src/welcome"
+    cp -a "$FILES/welcome/." "$welcome/src/"
+    printf 'DJANGO_SETTINGS_MODULE=welcome.settings\nDJBAKE_WSGI_APP=welcome.wsgi:application\n' >"$welcome/release.env"
+    chown -R root:django "$welcome/src" "$welcome/release.env"
+    chmod -R u=rwX,g=rX,o= "$welcome/src" "$welcome/release.env"
+    ln -sfn releases/welcome /srv/app/current
     djbake-env set DJANGO_SETTINGS_MODULE welcome.settings
     djbake-env set DJBAKE_WSGI_APP welcome.wsgi:application
 fi

@@ -87,7 +87,7 @@ apt_install() {
         install "$@"
 }
 
-# with_toolchain CMD...: run CMD (which pip-installs into /srv/app/venv) so
+# with_toolchain CMD...: run CMD (which installs into the live release's venv) so
 # that a requirement without a wheel can still be compiled, and leave no
 # build tool behind unless the spec keeps them (DJBAKE_BUILD_TOOLS=1). CMD
 # runs first as it is (wheels, and sdists that need no compiler, install);
@@ -109,7 +109,7 @@ with_toolchain() {
     apt_install ${DJBAKE_TOOLCHAIN:?}
     "$@"
     added=$(comm -13 <(printf '%s\n' "$before") <(installed_packages))
-    keep=$(comm -12 <(printf '%s\n' "$added") <(linked_packages /srv/app/venv))
+    keep=$(comm -12 <(printf '%s\n' "$added") <(linked_packages /srv/app/venv/))
     # What the tools added becomes removable, but for what the compiled code
     # needs (and what that depends on). Suggests and Recommends keep nothing:
     # with them apt keeps gcc because some package of the base suggests it.
@@ -125,7 +125,7 @@ with_toolchain() {
     # shellcheck disable=SC2086
     [ -z "$purge" ] || apt-get -q -y purge $purge
     log "build tools removed ($(wc -w <<<"$purge") packages)${keep:+; kept for the compiled code: ${keep//$'\n'/ }}"
-    unlinked /srv/app/venv
+    unlinked /srv/app/venv/  # the slash: find follows the link to the live release
 }
 
 installed_packages() { dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" {print $2}' | sort -u; }

@@ -25,6 +25,13 @@ if [ ! -f /etc/nginx/djbake/server_names.conf ]; then
     install -d -m 0755 /etc/nginx/djbake
     echo 'server_name localhost 127.0.0.1;' >/etc/nginx/djbake/server_names.conf
 fi
+# The welcome release's static and media locations until a deploy writes its own.
+if [ ! -f /etc/nginx/djbake/app-files.conf ]; then
+    install -d -m 0755 /etc/nginx/djbake
+    sed -e 's|@STATIC_URL@|/static/|; s|@STATIC_ROOT@|/srv/app/current/static|' \
+        -e 's|@MEDIA_URL@|/media/|; s|@MEDIA_ROOT@|/srv/app/media|' \
+        "$FILES/nginx/app-files.conf.in" >/etc/nginx/djbake/app-files.conf
+fi
 # Don't advertise the version on error pages.
 sed -i 's/^\s*#\?\s*server_tokens .*/\tserver_tokens off;/' /etc/nginx/nginx.conf
 nginx -t

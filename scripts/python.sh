@@ -30,14 +30,32 @@ if ! getent passwd django >/dev/null; then
         --shell /usr/sbin/nologin --comment "Django application" django
 fi
 
-install -d -m 0755 -o root -g root /srv/app /srv/app/venv /etc/djbake
-install -d -m 0750 -o root -g django /srv/app/src
-# collectstatic and uploads write here as django; nginx (www-data) reads.
-install -d -m 0755 -o django -g django /srv/app/static /srv/app/media
+# Releases (djbake-deploy): /srv/app/releases/ID holds one project's code
+# (src/), virtualenv (venv/) and collected static files, root-owned and
+# read-only to the app; /srv/app/current points at the live one. The image's
+# pinned Django, gunicorn and psycopg are the welcome release's virtualenv,
+# never shared with a deployed project's.
+install -d -m 0755 -o root -g root /srv/app /etc/djbake
+install -d -m 0751 -o root -g root /srv/app/releases
+welcome=/srv/app/releases/welcome
+install -d -m 0751 -o root -g django "$welcome"
+install -d -m 0750 -o root -g django "$welcome/src"
+# Uploads outlive releases and are the app's to write; nginx (www-data) reads.
+install -d -m 0755 -o django -g django /srv/app/media
+# The app user's home for tools that keep state (gunicorn's control socket).
+install -d -m 0750 -o django -g django /var/lib/django
 install -d -m 0750 -o django -g adm /var/log/django
+install -d -m 0700 -o root -g root /var/cache/djbake
 
-if [ ! -x /srv/app/venv/bin/python ]; then
-    python3 -m venv /srv/app/venv
+if [ ! -e /srv/app/current ]; then ln -sfn releases/welcome /srv/app/current; fi
+# The paths admins and older scripts know, through the live release.
+for name in src venv static; do
+    if [ -d "/srv/app/$name" ] && [ ! -L "/srv/app/$name" ]; then rm -rf "/srv/app/${name:?}"; fi
+    ln -sfn "current/$name" "/srv/app/$name"
+done
+
+if [ ! -x "$welcome/venv/bin/python" ]; then
+    python3 -m venv "$welcome/venv"
 fi
 
 reqs=(
@@ -50,16 +68,30 @@ if [ "${DJBAKE_REDIS:-0}" = 1 ]; then
 fi
 
 wheels="$DJBAKE_PAYLOAD/wheels"
-pip=(/srv/app/venv/bin/pip --no-cache-dir --disable-pip-version-check -q)
+pip=("$welcome/venv/bin/pip" --no-cache-dir --disable-pip-version-check -q)
+# uv installs every deployed release; its own virtualenv keeps it apart from apps.
+uv_venv=/usr/local/lib/djbake/uv
+[ -x "$uv_venv/bin/python" ] || python3 -m venv "$uv_venv"
+uv_pip=("$uv_venv/bin/pip" --no-cache-dir --disable-pip-version-check -q)
 if [ -d "$wheels" ] && compgen -G "$wheels/*.whl" >/dev/null; then
     # The host downloaded exactly these versions: the build needs no PyPI.
     "${pip[@]}" install --no-index --find-links "$wheels" "${reqs[@]}"
+    "${uv_pip[@]}" install --no-index --find-links "$wheels" "uv==${DJBAKE_UV_VERSION:?}"
+    # Kept for deploys: a project that names no Django/gunicorn/psycopg gets
+    # these pins without an index (djbake-deploy's fill-in step).
+    install -d -m 0755 /usr/local/share/djbake/wheels
+    rm -f /usr/local/share/djbake/wheels/*.whl
+    find "$wheels" -maxdepth 1 -name '*.whl' ! -name 'uv-*' -exec cp {} /usr/local/share/djbake/wheels/ \;
 else
     log "no wheelhouse at $wheels; installing from PyPI"
     retry 3 "${pip[@]}" install "${reqs[@]}"
+    retry 3 "${uv_pip[@]}" install "uv==${DJBAKE_UV_VERSION:?}"
+    install -d -m 0755 /usr/local/share/djbake/wheels
+    retry 3 "${pip[@]}" download -d /usr/local/share/djbake/wheels "${reqs[@]}"
 fi
+ln -sfn "$uv_venv/bin/uv" /usr/local/bin/uv
 
 # Fail here, not in the gate, if the venv is not what the spec asked for.
-have=$(/srv/app/venv/bin/python -c 'import django; print(django.get_version())')
+have=$("$welcome/venv/bin/python" -c 'import django; print(django.get_version())')
 [ "$have" = "$DJBAKE_DJANGO_VERSION" ] || die "venv has Django $have, spec asks $DJBAKE_DJANGO_VERSION"
-find /srv/app/venv -name '__pycache__' -prune -o -name '*.pyc' -print0 | xargs -0r rm -f
+find "$welcome/venv" "$uv_venv" -name '__pycache__' -prune -o -name '*.pyc' -print0 | xargs -0r rm -f

@@ -60,7 +60,7 @@ truncate -s 0 /etc/machine-id
 apt-get -q clean
 rm -f "$APT_PROXY_CONF"
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
-rm -rf /var/tmp/djbake-* /srv/app/src.previous /srv/app/src.new
+rm -rf /var/tmp/djbake-* /srv/app/src.previous /srv/app/src.new /var/cache/djbake/uv
 find /srv/app /root -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
 if systemd_running; then
     journalctl --rotate >/dev/null 2>&1 || true

@@ -81,12 +81,25 @@ def djbake(*args, timeout=3600) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def built_image(engine, tmp_path_factory):
+    reused = reused_build()
+    if reused:
+        return reused
     out = tmp_path_factory.mktemp("docker-build")
     started = time.monotonic()
     proc = djbake("image", "-p", "docker", "--out", str(out), "--plain")
     seconds = time.monotonic() - started
     print(f"djbake image -p docker: exit {proc.returncode} in {seconds:.0f} s")
     return proc, out / "django-web" / "docker"
+
+
+def reused_build() -> tuple[subprocess.CompletedProcess, Path] | None:
+    """DJBAKE_TEST_DOCKER_BUILD=OUT:LOG: a `djbake image -p docker --out OUT` run before (LOG: its
+    output), used instead of building again - one build shared by the docker test modules."""
+    value = os.environ.get("DJBAKE_TEST_DOCKER_BUILD")
+    if not value:
+        return None
+    out, log = value.split(":", 1)
+    return subprocess.CompletedProcess([], 0, Path(log).read_text(), ""), Path(out) / "django-web" / "docker"
 
 
 def built_id(build_dir: Path) -> str:
@@ -135,7 +148,7 @@ def test_deploy_sample_project(engine, built_image):
     proc, _ = built_image
     if proc.returncode != 0:
         pytest.skip("the image did not build")
-    box = docker_base.start("djbake/django-web:latest", "test-deploy", engine)
+    box = docker_base.start(built_id(_), "test-deploy", engine)
     try:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:gz") as tar:

@@ -82,7 +82,7 @@ def test_tools_installed_for_a_second_try_then_purged_but_the_linked_library(tmp
         "autoremove",
         "apt-get -q -y purge build-essential gcc libpq-dev python3-dev",   # not old-base-pkg
         "log: build tools removed (4 packages); kept for the compiled code: libfoo1",
-        "unlinked /srv/app/venv",
+        "unlinked /srv/app/venv/",
         "after",
     ], calls
 

@@ -69,6 +69,7 @@ def environment(spec: Spec, provider: str) -> dict[str, str]:
         "DJBAKE_DJANGO_VERSION": spec.stack.django,
         "DJBAKE_GUNICORN_VERSION": spec.stack.gunicorn,
         "DJBAKE_PSYCOPG_VERSION": pins["psycopg"],
+        "DJBAKE_UV_VERSION": pins["uv"],
         "DJBAKE_DATABASE": spec.stack.database,
         "DJBAKE_REDIS": "1" if spec.stack.redis else "0",
         "DJBAKE_NGINX": "1" if spec.stack.nginx else "0",
@@ -96,6 +97,7 @@ def requirements(spec: Spec) -> list[str]:
         f"django=={spec.stack.django}",
         f"gunicorn=={spec.stack.gunicorn}",
         f"psycopg[binary]=={tables.PYTHON_PINS['psycopg']}",
+        f"uv=={tables.PYTHON_PINS['uv']}",
     ]
     if spec.stack.redis:
         reqs.append(f"redis=={tables.PYTHON_PINS['redis']}")

@@ -6,12 +6,15 @@ from pathlib import Path
 from builder import providers, safe_paths
 from builder.catalog import store as catalog
 from builder.commands.args import load_spec
+from builder.docker import launch as docker_launch
 from builder.errors import UserError
 from builder.qemu import launch
 
 
 def cmd_launch(args) -> int:
     provider = providers.get(args.provider).name
+    if provider == "docker":  # a local container (builder/docker/launch.py)
+        return docker_launch.cmd(args)
     if provider != "qemu":
         return _launch_cloud(args, provider)
     name = safe_paths.check_vm_name(args.name)
@@ -80,6 +83,7 @@ def register(sub, add, spec_args) -> None:
     p.add_argument("--provider", "-p", default="qemu", help="provider (default: qemu)")
     p.add_argument("--name", default="djbake", help="the VM's name (default: djbake)")
     p.add_argument("--image-name", help="image name in the catalog (default: the newest of any)")
+    p.add_argument("--docker-image", help="docker: an image name or id instead of the catalog's newest verified one")
     p.add_argument("--user-data", metavar="FILE", help="cloud-init user-data for the VM (merged with djbake's)")
     p.add_argument("--region", "-r", help="cloud providers: the region (default: any)")
     spec_args(p)

@@ -57,7 +57,9 @@ def test_build_tools_only_when_the_spec_keeps_them(host, facts):
 
 
 def test_virtualenv_has_the_pinned_versions(host, facts):
-    freeze = host.check_output("/srv/app/venv/bin/python -m pip freeze --disable-pip-version-check")
+    # The welcome release's virtualenv holds the image's pins (a deployed
+    # release has the project's own; uv makes those, without pip).
+    freeze = host.check_output("/srv/app/releases/welcome/venv/bin/python -m pip freeze --disable-pip-version-check")
     have = {line.split("==")[0].lower(): line.split("==")[1] for line in freeze.splitlines() if "==" in line}
     want = {
         "django": facts.get("DJANGO_VERSION"),
@@ -72,6 +74,15 @@ def test_virtualenv_has_the_pinned_versions(host, facts):
 
 def test_virtualenv_imports_django_and_psycopg(host):
     host.check_output("/srv/app/venv/bin/python -c 'import django, gunicorn, psycopg'")
+
+
+def test_uv_installs_releases(host, facts):
+    out = host.check_output("uv --version")
+    if facts.get("UV_VERSION"):
+        assert out.split()[1] == facts.get("UV_VERSION"), out
+    # The pins a project that names no Django/gunicorn gets without an index.
+    wheels = host.file("/usr/local/share/djbake/wheels").listdir()
+    assert any(w.lower().startswith("django-") for w in wheels), wheels
 
 
 def test_no_documentation_installed(host):
