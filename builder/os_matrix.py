@@ -194,7 +194,7 @@ def write_doc(rows: list[Row], doc: Path = DOC, when: dt.datetime | None = None)
     for r in rows:
         r.run = r.run or f"{when:%Y-%m-%d %H:%M}, {where}"
     # Several runs (OSES=...) may finish at once: one writer at a time.
-    with locks.exclusive(doc.with_name(f".{doc.name}.lock"), "waiting for another matrix run to write", print):
+    with locks.exclusive(ROOT / "build" / ".os-matrix.lock", "waiting for another matrix run to write", print):
         text = doc.read_text() if doc.exists() else f"# OS matrix\n\n{BEGIN}\n{END}\n"
         if BEGIN not in text or END not in text:
             raise ValueError(f"{doc}: the markers {BEGIN} and {END} are missing")
