@@ -35,6 +35,7 @@ import yaml
 from builder import distro, locks, tables
 from builder.catalog import store as catalog
 from builder.docker import base_image as docker_base
+from builder.os_facts import django_python_mismatch
 from builder.paths import ROOT
 
 SPEC = ROOT / "images" / "django-web.yaml"
@@ -72,6 +73,9 @@ def spec_for(os_name: str, directory: Path) -> Path:
     data["name"] = image_name(os_name)
     data["os"] = os_name
     data["description"] = f"OS matrix: the default spec on {os_name}"
+    if django_python_mismatch(os_name, str(data["stack"]["django"])):
+        # The OS's Python cannot run the default Django (Debian 12, Ubuntu 22.04): the LTS, as the spec's error advises.
+        data["stack"]["django"] = tables.DJANGO_LTS
     data["providers"] = {"docker": {}}
     path = directory / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
