@@ -45,16 +45,6 @@ def needs_cgroup2(os_: tables.OS) -> bool:
     return os_.codename in SYSTEMD_CGROUP2_ONLY
 
 
-# Releases whose systemd mounts a tmpfs on /tmp at boot (tmp.mount): in a
-# container that would hide what Packer uploaded to /tmp as the container
-# started, so their docker bases mask it (a container's /tmp stays as it is).
-TMP_ON_TMPFS = ("trixie", "resolute")
-
-
-def tmp_on_tmpfs(os_: tables.OS) -> bool:
-    return os_.codename in TMP_ON_TMPFS
-
-
 def ubuntu_mirrors() -> dict[str, str]:
     return {
         "ubuntu": os.environ.get("DJBAKE_UBUNTU_MIRROR") or UBUNTU_MIRROR,

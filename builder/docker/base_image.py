@@ -39,7 +39,7 @@ MASK = (
     "systemd-udevd.service", "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
     "systemd-modules-load.service", "sys-kernel-config.mount", "sys-kernel-debug.mount",
     "sys-kernel-tracing.mount", "systemd-firstboot.service",
-    # Debian 13 mounts a tmpfs on /tmp at boot (tmp.mount): in a container it
+    # Debian 13 and Ubuntu 26.04 mount a tmpfs on /tmp at boot (tmp.mount): in a container it
     # would hide what Packer has already uploaded to /tmp.
     "tmp.mount",
 )
@@ -102,8 +102,6 @@ def mmdebstrap_command(os_name: str, out: Path) -> list[str]:
 def _init_hooks(os_: tables.OS) -> list[str]:
     """Hooks only some releases need (none for Debian 12: its base's inputs stay as they were)."""
     hooks = []
-    if distro.tmp_on_tmpfs(os_):
-        hooks.append('--customize-hook=chroot "$1" systemctl mask tmp.mount >/dev/null 2>&1')
     if distro.needs_cgroup2(os_):
         hooks += [f"--customize-hook=upload {CGROUP2_INIT_SCRIPT} {CGROUP2_INIT}",
                   f'--customize-hook=chmod 0755 "$1{CGROUP2_INIT}"']
