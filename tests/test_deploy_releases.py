@@ -20,6 +20,7 @@ built before (DJBAKE_TEST_DOCKER_BUILD, see test_docker_loop.reused_build).
 """
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
@@ -30,6 +31,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from builder.docker import launch as docker_launch
 from builder.paths import ROOT
@@ -105,7 +107,7 @@ def test_launch_trusts_ca_certs(image):
     cas = [p.read_text() for p in HOST_CAS.glob("*.crt")]
     if not cas:
         pytest.skip("no host CA to hand over")
-    text = "#cloud-config\n" + __import__("yaml").safe_dump(
+    text = "#cloud-config\n" + yaml.safe_dump(
         {"ca_certs": {"trusted": cas}, "runcmd": [["curl", "-sSf", "-o", "/dev/null", "https://pypi.org/simple/"]]})
     launched = docker_launch.start(image, f"test-ca-{os.getpid()}", text, log=lambda _: None)
     try:
@@ -271,6 +273,38 @@ def test_https_redirect_without_a_certificate_says_what_to_set(box, first):
     assert get(box, "/")[0] == 200
 
 
+def test_domain_with_unreachable_acme_keeps_the_live_release(box, first):
+    """--domain on a project that redirects to https: certbot (the image's, really run) must issue the
+    certificate before the switch; here no ACME server answers, so the deploy fails at that step."""
+    _, (code, _) = first
+    assert code == 0
+    code, before = sh(box, "readlink", "-f", "/srv/app/current")
+    put(box, "/root/src", {"twelve-v5.tar.gz": project_tarball("v5")})
+    sh(box, "djbake-env", "unset", "DJANGO_SECURE_SSL_REDIRECT")
+    try:
+        code, out = sh(box, DEPLOY, "--source", "/root/src/twelve-v5.tar.gz", "--domain", "shop.example.test",
+                       env={"DJBAKE_ACME_SERVER": "https://127.0.0.1:9/directory"})
+    finally:
+        sh(box, "djbake-env", "set", "DJANGO_SECURE_SSL_REDIRECT", "False")
+    assert code != 0, out[-3000:]
+    last = out.strip().splitlines()[-1]
+    assert "step 'certificate'" in last and "live release is unchanged" in last, out[-3000:]
+    assert "certbot" in out or "127.0.0.1:9" in out, out[-3000:]
+    assert sh(box, "readlink", "-f", "/srv/app/current")[1] == before
+    assert get(box, "/")[0] == 200
+
+
+def test_domain_without_https_redirect_goes_live_with_a_warning(box, first):
+    """A project that does not redirect goes live on http when certbot cannot issue, and says so."""
+    _, (code, _) = first
+    assert code == 0
+    code, out = deploy(box, "v6", "--domain", "blog.example.test",
+                       env={"DJBAKE_ACME_SERVER": "https://127.0.0.1:9/directory"})
+    assert code == 0, out[-3000:]
+    assert re.search(r"warning: no certificate for blog\.example\.test", out), out[-3000:]
+    assert get(box, "/")[1].startswith("twelve-factor v6:")
+
+
 def test_unsatisfiable_pin_is_no_matching_distribution(box, first):
     _, (code, _) = first
     assert code == 0
@@ -298,3 +332,35 @@ def test_project_with_nothing_to_install_is_an_error(box, first):
     put(box, "/root/src/bare", {"manage.py": b"", "config/settings.py": b""})
     code, out = sh(box, DEPLOY, "--source", "/root/src/bare", "--settings", "config.settings")
     assert code != 0 and re.search(r"no requirements.txt, pyproject.toml", out), out[-2000:]
+
+
+def test_user_data_deploys_the_project_at_launch(image, tmp_path):
+    """The whole deploy from user-data, as a user creates a VM: `djbake launch --provider docker --user-data`
+    with the project's tarball and secrets in write_files and djbake-deploy in runcmd."""
+    cas = [p.read_text() for p in HOST_CAS.glob("*.crt")]
+    data = {"write_files": [
+                {"path": "/root/secrets.env", "permissions": "0600", "content": f"MAILGUN_API_KEY={SECRET}\n"},
+                {"path": "/root/src/twelve-ud.tar.gz", "encoding": "b64",
+                 "content": base64.b64encode(project_tarball("ud")).decode()}],
+            "runcmd": [[DEPLOY, "--source", "/root/src/twelve-ud.tar.gz", "--env-file", "/root/secrets.env",
+                        "--env", "DJANGO_ADMIN_URL=manage/", "--env", "DJANGO_SECURE_SSL_REDIRECT=False"]]}
+    if cas:
+        data["ca_certs"] = {"trusted": cas}
+    user_data = tmp_path / "user-data.yaml"
+    user_data.write_text("#cloud-config\n" + yaml.safe_dump(data))
+    name = f"test-ud-{os.getpid()}"
+    try:
+        proc = subprocess.run([sys.executable, "-m", "builder", "launch", "--provider", "docker", "--docker-image",
+                               image, "--name", name, "--user-data", str(user_data)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=1800)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        assert SECRET not in proc.stdout + proc.stderr, "the project's secret was printed"
+        assert re.search(r"deployed config\.settings as ", proc.stdout), proc.stdout[-3000:]
+        box = docker_launch.find(name)
+        status, body = get(box, "/")
+        assert status == 200 and body.startswith("twelve-factor ud:") and "mail key set: True" in body, (status, body)
+        assert get(box, "/manage/login/")[0] == 200
+        assert get(box, "/static/pages/site.css")[0] == 200
+    finally:
+        subprocess.run([sys.executable, "-m", "builder", "launch", "--provider", "docker", "--name", name, "--stop"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)

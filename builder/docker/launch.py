@@ -13,6 +13,7 @@ import io
 import shlex
 import tarfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -108,8 +109,6 @@ def apply(container, data: dict, log=print) -> None:
 
 def read_user_data(path: str) -> str:
     """The file's text, checked (bad user-data fails before a container starts)."""
-    from pathlib import Path
-
     try:
         text = Path(path).read_text()
     except OSError as e:
