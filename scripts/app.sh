@@ -11,6 +11,8 @@ set -euo pipefail
 
 put djbake/djbake-env /usr/local/sbin/djbake-env 0755
 put djbake/djbake-deploy /usr/local/sbin/djbake-deploy 0755
+# The settings overlay djbake-deploy uses for projects that leave gaps to the server.
+put djbake/djbake_settings.py /usr/local/share/djbake/djbake_settings.py 0644
 # nginx's static and media locations, filled in per release by djbake-deploy.
 put nginx/app-files.conf.in /etc/djbake/nginx-app-files.conf.in 0644
 

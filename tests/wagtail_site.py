@@ -8,11 +8,7 @@ the same wheels. The wheel directory stands in for PyPI inside the
 container only: containers here cannot reach PyPI (its TLS goes through this
 host's intercepting proxy), a VM of the image would install from PyPI itself.
 
-The one change a user makes to the generated project is LOCAL_SETTINGS:
-Wagtail's settings/production.py ends with `from .local import *`, and
-local.py reads the variables the image provides (examples/user-data/) and
-adds django.contrib.postgres, which Wagtail's search index needs on
-PostgreSQL (a fresh `wagtail start` project fails `check` without it).
+The generated project is deployed as it is (tests/test_docker_loop.py).
 """
 from __future__ import annotations
 
@@ -22,33 +18,9 @@ import sys
 import tarfile
 from pathlib import Path
 
-LOCAL_SETTINGS = '''\
-"""djbake image: what /etc/djbake/app.env provides (production.py imports this)."""
-import os
-
-SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if h]
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": os.environ["DJANGO_DB_NAME"],
-        "USER": os.environ["DJANGO_DB_USER"],
-        "PASSWORD": os.environ.get("DJANGO_DB_PASSWORD", ""),
-        "HOST": os.environ.get("DJANGO_DB_HOST", "localhost"),
-        "PORT": os.environ.get("DJANGO_DB_PORT", "5432"),
-    }
-}
-STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT", "/srv/app/static")
-MEDIA_ROOT = os.environ.get("DJANGO_MEDIA_ROOT", "/srv/app/media")
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Wagtail's search index on PostgreSQL (SearchVectorField, GinIndex) needs it; the
-# generated project lists it for no database (Wagtail's docs ask for it on PostgreSQL).
-from .base import INSTALLED_APPS as _APPS  # noqa: E402
-
-INSTALLED_APPS = [*_APPS, "django.contrib.postgres"]
-'''
-
 WHEELS = "/root/wagtail-wheels"
+# uv (djbake-deploy's installer) reads its index from these: the wheels stand in for PyPI.
+OFFLINE_INDEX = {"UV_NO_INDEX": "1", "UV_FIND_LINKS": WHEELS}
 SITE = "/root/mysite"
 
 
@@ -79,13 +51,3 @@ def generate(box) -> str:
     text = out.decode(errors="replace")
     assert code == 0, text
     return text
-
-
-def add_local_settings(box) -> None:
-    buf = io.BytesIO()
-    data = LOCAL_SETTINGS.encode()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("local.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    assert box.put_archive(f"{SITE}/mysite/settings", buf.getvalue())
