@@ -305,6 +305,39 @@ def test_domain_without_https_redirect_goes_live_with_a_warning(box, first):
     assert get(box, "/")[1].startswith("twelve-factor v6:")
 
 
+def test_startproject_site_deploys_with_only_a_requirements_file(box, first):
+    """`django-admin startproject` as generated, plus the requirements.txt every deploy needs: its settings leave
+    ALLOWED_HOSTS, the database (SQLite beside the code) and STATIC_ROOT to the server, and djbake's overlay
+    fills exactly those; the admin and its CSS answer through nginx, its database is the server's PostgreSQL."""
+    _, (code, _) = first
+    assert code == 0
+    welcome = "/srv/app/releases/welcome/venv/bin"
+    code, version = sh(box, f"{welcome}/python", "-c", "import django; print(django.__version__)")
+    assert code == 0, version
+    sh(box, "rm", "-rf", "/root/src/startsite")
+    code, out = sh(box, "sh", "-c", "mkdir -p /root/src/startsite && "
+                   f"{welcome}/django-admin startproject startsite /root/src/startsite")
+    assert code == 0, out
+    put(box, "/root/src/startsite", {"requirements.txt": f"django=={version.strip()}\n".encode()})
+    code, out = sh(box, DEPLOY, "--source", "/root/src/startsite")
+    assert code == 0, out[-4000:]
+    assert "settings: startsite.settings (from manage.py" in out, out[-3000:]
+    fills = re.search(r"djbake_settings fills what startsite.settings leaves to the server: (.*)", out)
+    assert fills, out[-3000:]
+    filled = fills.group(1)
+    assert "ALLOWED_HOSTS" in filled and "DATABASES" in filled and "STATIC_ROOT" in filled, filled
+    assert "SECRET_KEY" not in filled, filled  # startproject writes one; the project's own stays
+    status, body = get(box, "/admin/login/")
+    assert status == 200 and "csrfmiddlewaretoken" in body, (status, body[:500])
+    css = re.search(r'href="(/static/admin/css/[^"]+\.css)"', body)
+    assert css and get(box, css.group(1))[0] == 200, body[:1500]
+    code, out = sh(box, "djbake-env", "manage", "shell", "-c",
+                   "from django.db import connection; print(connection.vendor, connection.settings_dict['NAME'])")
+    assert code == 0 and out.strip().splitlines()[-1] == "postgresql django", out
+    code, out = sh(box, "sh", "-c", "ls /srv/app/current/src/db.sqlite3 2>&1 || true")
+    assert "No such file" in out, out
+
+
 def test_unsatisfiable_pin_is_no_matching_distribution(box, first):
     _, (code, _) = first
     assert code == 0
