@@ -307,8 +307,8 @@ def test_domain_without_https_redirect_goes_live_with_a_warning(box, first):
 
 def test_startproject_site_deploys_with_only_a_requirements_file(box, first):
     """`django-admin startproject` as generated, plus the requirements.txt every deploy needs: its settings leave
-    ALLOWED_HOSTS, the database (SQLite beside the code) and STATIC_ROOT to the server, and djbake's overlay
-    fills exactly those; the admin and its CSS answer through nginx, its database is the server's PostgreSQL."""
+    ALLOWED_HOSTS, the database (SQLite beside the code) and STATIC_ROOT to the server and carry Django's
+    development key and DEBUG, and djbake's overlay fills exactly those; the admin and its CSS answer through nginx, its database is the server's PostgreSQL."""
     _, (code, _) = first
     assert code == 0
     welcome = "/srv/app/releases/welcome/venv/bin"
@@ -326,7 +326,7 @@ def test_startproject_site_deploys_with_only_a_requirements_file(box, first):
     assert fills, out[-3000:]
     filled = fills.group(1)
     assert "ALLOWED_HOSTS" in filled and "DATABASES" in filled and "STATIC_ROOT" in filled, filled
-    assert "SECRET_KEY" not in filled, filled  # startproject writes one; the project's own stays
+    assert "SECRET_KEY" in filled and "DEBUG (off)" in filled, filled  # startproject's django-insecure- key, DEBUG
     status, body = get(box, "/admin/login/")
     assert status == 200 and "csrfmiddlewaretoken" in body, (status, body[:500])
     css = re.search(r'href="(/static/admin/css/[^"]+\.css)"', body)

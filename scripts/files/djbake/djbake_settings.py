@@ -7,7 +7,9 @@ says which it filled; `djbake-deploy --no-overlay` deploys them as they are.
 Everything the project sets itself stays as it is. The gaps, each a setting
 a project made by `django-admin startproject` or `wagtail start` leaves to
 its developer:
-- SECRET_KEY empty or unset: DJANGO_SECRET_KEY (per VM, from first boot);
+- SECRET_KEY empty, unset or startproject's `django-insecure-` one:
+  DJANGO_SECRET_KEY (per VM, from first boot);
+- DEBUG on: off, unless DJANGO_DEBUG=True in app.env;
 - ALLOWED_HOSTS empty: DJANGO_ALLOWED_HOSTS (the VM's names and --domains);
 - the default database a SQLite file inside the code tree (read-only to the
   app): the server's PostgreSQL (DJANGO_DB_*), with django.contrib.postgres
@@ -39,9 +41,16 @@ def _inside_code(path) -> bool:
         return False
 
 
-if not globals().get("SECRET_KEY"):
+if not globals().get("SECRET_KEY") or str(globals()["SECRET_KEY"]).startswith("django-insecure-"):
+    # startproject's key is public in the project's code; Django marks it as such.
     SECRET_KEY = _env.get("DJANGO_SECRET_KEY", "")
     DJBAKE_FILLED.append("SECRET_KEY")
+if globals().get("DEBUG"):
+    # Django's development default (tracebacks and settings shown to anyone);
+    # DJANGO_DEBUG=True in app.env turns it on deliberately.
+    DEBUG = _env.get("DJANGO_DEBUG", "False") == "True"
+    if not DEBUG:
+        DJBAKE_FILLED.append("DEBUG (off)")
 if not [h for h in globals().get("ALLOWED_HOSTS") or [] if h]:  # unset, empty, or [""] from an unset variable
     ALLOWED_HOSTS = [h for h in _env.get("DJANGO_ALLOWED_HOSTS", "").split(",") if h]
     DJBAKE_FILLED.append("ALLOWED_HOSTS")
