@@ -1,14 +1,12 @@
 """A site made by `wagtail start`, as a new Wagtail user makes one, for the deploy test.
 
-Wagtail (current on PyPI, not pinned) and every wheel it needs are downloaded
-on the host for the image's Python; the project is generated inside a
+Wagtail (current on PyPI, not pinned) and the wheels it needs are downloaded
+on the host for the image's Python, to generate the project inside a
 container of the image (Wagtail 8 needs Django 6.1, so Python >= 3.12, which
-this host's Python is not), and djbake-deploy installs its requirements from
-the same wheels. The wheel directory stands in for PyPI inside the
-container only: containers here cannot reach PyPI (its TLS goes through this
-host's intercepting proxy), a VM of the image would install from PyPI itself.
-
-The generated project is deployed as it is (tests/test_docker_loop.py).
+this host's Python is not). The generated project is then deployed as it is
+(tests/test_docker_loop.py): djbake-deploy installs its requirements.txt
+from PyPI, which the container reaches once it trusts this host's CAs (its
+TLS goes through an intercepting proxy), as cloud-init's ca_certs would do.
 """
 from __future__ import annotations
 
@@ -19,8 +17,7 @@ import tarfile
 from pathlib import Path
 
 WHEELS = "/root/wagtail-wheels"
-# uv (djbake-deploy's installer) reads its index from these: the wheels stand in for PyPI.
-OFFLINE_INDEX = {"UV_NO_INDEX": "1", "UV_FIND_LINKS": WHEELS}
+HOST_CAS = Path("/usr/local/share/ca-certificates")
 SITE = "/root/mysite"
 
 
@@ -51,3 +48,15 @@ def generate(box) -> str:
     text = out.decode(errors="replace")
     assert code == 0, text
     return text
+
+
+def trust_host_cas(box) -> None:
+    """This host's CAs in the container, as cloud-init's ca_certs would put them: PyPI answers through the
+    host's TLS-inspecting proxy, so djbake-deploy's uv (system CA store) reaches it."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for cert in sorted(HOST_CAS.glob("*.crt")):
+            tar.add(str(cert), arcname=cert.name)
+    assert box.put_archive(str(HOST_CAS), buf.getvalue())
+    code, out = box.exec_run(["update-ca-certificates"])
+    assert code == 0, out
