@@ -19,7 +19,7 @@ def cmd_export(args) -> int:
     text = json.dumps(export_entries(entries), indent=2, sort_keys=True, default=str) + "\n"
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        print(f"exported {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} from {cat.path} to {args.output}",
+        print(f"exported {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} from {cat.where} to {args.output}",
               file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -30,7 +30,7 @@ def cmd_merge(args) -> int:
     entries = [e for path in args.files for e in read_export(Path(path))]  # read all before writing any
     cat = _catalog(args)
     counts = merge(cat, entries)
-    print(f"merged {len(args.files)} file(s) into {cat.path}: "
+    print(f"merged {len(args.files)} file(s) into {cat.where}: "
           f"{counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
     return 0
 

@@ -17,7 +17,7 @@ def cmd_images(args) -> int:
     if args.show:
         e = cat.get(args.show)
         if e is None:
-            raise UserError(f"no image with id {args.show} in {cat.path}")
+            raise UserError(f"no image with id {args.show} in {cat.where}")
         if args.json:
             print(json.dumps(e.__dict__, indent=2, default=str))
             return 0
@@ -25,7 +25,7 @@ def cmd_images(args) -> int:
         return 0
     rows = cat.query(provider=args.provider, image=args.name, state=None)
     if not rows:
-        print(f"no images recorded in {cat.path}; bake one with `make image`")
+        print(f"no images recorded in {cat.where}; bake one with `make image`")
         return 0
     print(f"{'id':>4}  {'provider':12} {'region':14} {'image':14} {'version':16} {'verified':8}  artifact")
     for e in rows:
