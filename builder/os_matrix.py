@@ -142,6 +142,9 @@ def bake(os_name: str, work: Path, log=print) -> Row:
     fresh = entry is not None and entry.created_at >= started
     if proc.returncode == 0 and "(verified," in proc.stdout and fresh and entry.verified:
         row.result = "verified"
+        django = yaml.safe_load(spec.read_text())["stack"]["django"]
+        if django == tables.DJANGO_LTS:
+            row.note = f"Django {django} (LTS): this OS's Python cannot run the default Django"
         row.seconds = entry.timings.get("total_seconds")
         row.size_mib = image_size_mib(entry.artifact)
     else:
@@ -225,13 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="djbake-matrix-") as tmp:
         for name in args.oses or oses():
             rows.append(bake(name, Path(tmp)))
+            write_doc([rows[-1]], args.doc)   # each row as it is measured: a later failure keeps it
             logs = Path(tmp) / f"{image_name(name)}.log"
             if rows[-1].result == "FAILED" and logs.exists():
                 keep = ROOT / "build" / "matrix"
                 keep.mkdir(parents=True, exist_ok=True)
                 (keep / logs.name).write_text(logs.read_text())
                 rows[-1].note += f" (log: build/matrix/{logs.name})"
-    write_doc(rows, args.doc)
     print(json.dumps([r.__dict__ for r in rows], indent=2))
     return 1 if any(r.result == "FAILED" for r in rows) else 0
 

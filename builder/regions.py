@@ -18,9 +18,10 @@ import difflib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-DATA = Path(__file__).parent / "data" / "regions.json"
+from builder import paths
+
+DATA = paths.DATA / "regions.json"
 
 CONTINENTS = ("north-america", "south-america", "europe", "asia", "oceania", "africa")
 

@@ -12,7 +12,7 @@ import yaml
 from builder import spec as spec_mod
 from builder.bake import render
 from builder.errors import SpecError, UserError
-from builder.spec import values as validate_values
+from builder.spec import loader, values as validate_values
 from tests.test_cli_errors import djbake, one_line_error
 
 BASE = "name: django-web\n"
@@ -87,7 +87,7 @@ def test_control_characters_and_surrogates_are_refused():
 @pytest.mark.parametrize("key", ["djbake:verified", "djbake:build-id", "djbake:image", "DJBAKE:image",
                                  "aws:cloudformation:stack", "djbake_verified"])
 def test_reserved_tag_prefixes_are_refused(key):
-    refused(with_data(providers={"aws": {"tags": {key: "true"}}}), spec_mod._dotted(("providers", "aws", "tags", key)),
+    refused(with_data(providers={"aws": {"tags": {key: "true"}}}), loader._dotted(("providers", "aws", "tags", key)),
             "reserved")
 
 

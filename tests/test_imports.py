@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from builder import paths
+from builder.docker import base_image
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILDER = ROOT / "builder"
 
@@ -120,3 +123,12 @@ def test_the_cli_imports_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", "import builder.cli, builder.spec, builder.providers"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_only_the_paths_module_derives_paths_from_its_own_location():
+    """builder/paths.py owns every path: a module that used `Path(__file__)` broke when it moved (the
+    cgroup2 init script of the docker base was looked for under builder/docker/data/ after the restructure)."""
+    derived = [f"{path.relative_to(ROOT)}:{n}" for path in sorted(BUILDER.rglob("*.py")) if path.name != "paths.py"
+               for n, line in enumerate(path.read_text().splitlines(), 1) if "__file__" in line]
+    assert derived == []
+    assert paths.DATA.is_dir() and base_image.CGROUP2_INIT_SCRIPT.is_file()

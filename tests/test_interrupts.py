@@ -181,7 +181,11 @@ def test_interrupt_then_next_run_works(tmp_path, tmpdir_short, stage, sig):
     assert "Traceback" not in err
     assert time.monotonic() - started < 30, "the interrupted step was not stopped"
     if stage != "before":
-        assert "Cleanly cancelled builds" in run.log.read_text()
+        # Packer's own account of the signal. The whole group gets it, as from a terminal, so
+        # under load the step's script may die of it (exit -1) before Packer prints its cancel lines.
+        text = run.log.read_text()
+        assert any(s in text for s in ("Cleanly cancelled builds", "Cancelling build after receiving",
+                                       "exit status: -1")), text[-2000:]
     _assert_clean(run, pgid)
 
     again = Run(tmp_path, tmpdir_short, "none")

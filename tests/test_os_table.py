@@ -19,6 +19,7 @@ from builder.bake import packer, render, template, wheelhouse
 from builder.docker import base_image as docker_base
 from builder.errors import SpecError
 from builder.os_facts import django_python_mismatch
+from builder.spec import values as validate_values
 from builder.qemu import base_image
 
 HERE = Path(__file__).parent
@@ -35,6 +36,8 @@ def spec_for(os_name: str, arch: str = "amd64") -> spec.Spec:
     if django_python_mismatch(os_name, data["stack"]["django"]):
         data["stack"]["django"] = tables.DJANGO_LTS
     data["providers"]["qemu"].pop("source_image")   # the official cloud image, from the table
+    if arch == "arm64":  # the spec refuses arm64 for providers whose tables have x86 images only
+        data["providers"] = {k: v for k, v in data["providers"].items() if k in validate_values.ARM64}
     return spec.loads(yaml.safe_dump(data), f"golden.yaml as {os_name}/{arch}")
 
 

@@ -278,7 +278,7 @@ def test_build_seed_creates_the_build_user_with_the_per_build_key(tmp_path, monk
     assert key.read_text() in ctx.secrets
     assert p.packer_variables(ctx) == {
         "qemu_source": "/base.qcow2", "qemu_source_checksum": "sha256:" + "0" * 64, "qemu_accelerator": "tcg",
-        "ssh_key_file": str(key), "qemu_seed_dir": str(ctx.build_dir / "seed"),
+        "qemu_cpus": "1", "ssh_key_file": str(key), "qemu_seed_dir": str(ctx.build_dir / "seed"),
     }
     p.cleanup(ctx)
     assert not key.exists() and not key.with_name("build_key.pub").exists()
@@ -423,3 +423,10 @@ def test_no_ssh_login_is_tried_before_cloud_init_finished(tmp_path, monkeypatch)
     assert not machine.cloud_init_finished()
     machine.wait_for_ssh("verify", tmp_path / "key", timeout=60)
     assert tries == ["true"]
+
+
+def test_the_build_vm_has_one_vcpu_under_tcg_and_the_specs_under_kvm():
+    s = spec.loads("name: web\nproviders:\n  qemu:\n    cpus: 4\n", "t.yaml")
+    p = providers.get("qemu")(s, (1, 6, 6))
+    assert p.vcpus("tcg") == 1 and p.vcpus("kvm") == 4
+    assert p.extra_variables()["qemu_cpus"]["default"] == 4 and p.source()["cpus"] == "${var.qemu_cpus}"

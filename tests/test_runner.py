@@ -122,7 +122,10 @@ def test_sigterm_is_forwarded_and_packer_cleans_up(tmp_path):
     assert "interrupted True" in out
     assert proc.returncode == 0
     assert time.time() - started < 30, "the shell-local step was not stopped"
-    assert "Cleanly cancelled builds" in log.read_text()
+    # Packer says it cancelled; "Cleanly cancelled builds" follows only when Packer's own exit wins
+    # the race with its plugins' (seen once in a CI run under load: the cancel line, then exit).
+    text = log.read_text()
+    assert "Cleanly cancelled builds" in text or "Cancelling build after receiving terminated" in text
     # No packer or sleep from this build is left behind.
     left = subprocess.run(["pgrep", "-f", str(d)], capture_output=True, text=True).stdout.split()
     assert [pid for pid in left if int(pid) != os.getpid()] == []

@@ -10,7 +10,9 @@ host's intercepting proxy), a VM of the image would install from PyPI itself.
 
 The one change a user makes to the generated project is LOCAL_SETTINGS:
 Wagtail's settings/production.py ends with `from .local import *`, and
-local.py reads the variables the image provides (examples/user-data/).
+local.py reads the variables the image provides (examples/user-data/) and
+adds django.contrib.postgres, which Wagtail's search index needs on
+PostgreSQL (a fresh `wagtail start` project fails `check` without it).
 """
 from __future__ import annotations
 
@@ -39,6 +41,11 @@ DATABASES = {
 STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT", "/srv/app/static")
 MEDIA_ROOT = os.environ.get("DJANGO_MEDIA_ROOT", "/srv/app/media")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Wagtail's search index on PostgreSQL (SearchVectorField, GinIndex) needs it; the
+# generated project lists it for no database (Wagtail's docs ask for it on PostgreSQL).
+from .base import INSTALLED_APPS as _APPS  # noqa: E402
+
+INSTALLED_APPS = [*_APPS, "django.contrib.postgres"]
 '''
 
 WHEELS = "/root/wagtail-wheels"

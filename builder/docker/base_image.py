@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import distro, tables
+from builder import distro, paths, tables
 from builder.bake import apt_cache
 from builder.docker import client as client_mod
 from builder.errors import BuildFailed, UserError
@@ -53,7 +53,7 @@ CHANGES = (
 # data/container-init.sh, which gives systemd a cgroup2 of its own on a
 # cgroup v1 host and is plain /sbin/init elsewhere.
 CGROUP2_INIT = "/usr/local/sbin/djbake-init"
-CGROUP2_INIT_SCRIPT = Path(__file__).parent / "data" / "container-init.sh"
+CGROUP2_INIT_SCRIPT = paths.DATA / "container-init.sh"
 
 
 def init_path(os_name: str) -> str:

@@ -63,6 +63,8 @@ class Provider(base.Provider):
         return {
             # auto: djbake probes KVM by really booting; DJBAKE_ACCELERATOR overrides.
             "qemu_accelerator": {"type": "string", "default": "tcg"},
+            # vCPUs of the build VM: the spec's under KVM, one under TCG (see vcpus()).
+            "qemu_cpus": {"type": "number", "default": self.settings.cpus},
             # Filled per build: the base image (a cloud image URL or a bootstrapped qcow2).
             "qemu_source": {"type": "string", "default": ""},
             "qemu_source_checksum": {"type": "string", "default": "none"},
@@ -92,7 +94,7 @@ class Provider(base.Provider):
             "disk_discard": "unmap",
             "disk_detect_zeroes": "unmap",
             "net_device": "virtio-net",
-            "cpus": s.cpus,
+            "cpus": "${var.qemu_cpus}",
             "memory": s.memory_mb,
             "headless": True,
             "qemuargs": [["-cpu", "max"], ["-serial", "file:${path.root}/serial.log"]],
@@ -138,6 +140,13 @@ class Provider(base.Provider):
     def use_layer(self, ctx: base.BuildContext, disk: Path) -> None:
         ctx.state["layer"] = disk
 
+    def vcpus(self, accelerator: str) -> int:
+        """One vCPU under TCG: Debian 13's kernel patches its own code live (static keys, text_poke
+        with int3), and across two multi-threaded TCG vCPUs a vCPU ran into the temporary int3 as
+        the firewall loaded nf_conntrack: a kernel panic mid-build (CI run of 2026-11-30). The
+        fresh-boot VMs already run one vCPU under TCG (builder/qemu/vm.py)."""
+        return self.settings.cpus if accelerator == "kvm" else 1
+
     def packer_variables(self, ctx: base.BuildContext) -> dict[str, str]:
         source = ctx.state["source"]
         layer = ctx.state.get("layer")
@@ -147,6 +156,7 @@ class Provider(base.Provider):
             "qemu_source": str(layer) if layer else source.url,
             "qemu_source_checksum": "none" if layer else source.checksum,
             "qemu_accelerator": ctx.state["accelerator"],
+            "qemu_cpus": str(self.vcpus(ctx.state["accelerator"])),
             "ssh_key_file": str(ctx.state["key"]),
             "qemu_seed_dir": str(ctx.build_dir / SEED_DIR),
         }
