@@ -6,6 +6,7 @@ import json
 
 from builder import providers, regions
 from builder.bake import timings
+from builder.catalog import channels
 from builder.catalog import import_check as catalog_import
 from builder.catalog import store as catalog
 from builder.commands import guard as cli_guard
@@ -59,13 +60,20 @@ def cmd_latest(args) -> int:
     if args.region and known and args.region not in known:
         raise UserError(regions.unknown_region_message(args.region, known, cls.name))
     cat = catalog.Catalog()
-    for e in cat.query(provider=args.provider, image=args.name, region=args.region, verified=True):
+    if args.channel:  # the channel's build only (refused if revoked or unverified), never a newer one
+        found = channels.resolve(cat, args.channel, args.provider, args.name, args.region)
+    else:
+        found = cat.query(provider=args.provider, image=args.name, region=args.region, verified=True)
+    for e in found:
         # The cloud has the last word: an image deleted outside djbake is skipped (and noted).
         if cls.available(e.region, e.artifact):
             print(catalog_import.printable(e.artifact))
             return 0
         cat.update(e.id, state="unavailable")
     where = f" in {args.region}" if args.region else ""
+    if args.channel:
+        raise UserError(f"channel {args.channel} of {args.provider}: its image{where} is gone from the cloud",
+                        hint=f"djbake channel rollback {args.channel} IMAGE --provider {args.provider}")
     raise UserError(f"no verified {args.provider} image{where} in the catalog",
                     hint=f"make image PROVIDER={args.provider}")
 
@@ -80,3 +88,4 @@ def register(sub, add, spec_args) -> None:
     p.add_argument("--provider", "-p", required=True, type=lambda v: providers.get(v).name)
     p.add_argument("--region", "-r")
     p.add_argument("--name", help="image name")
+    p.add_argument("--channel", help="the build this release channel points at (djbake channel)")
