@@ -33,6 +33,8 @@ def cmd_images(args) -> int:
         ver = "yes" if e.verified else "no"
         if e.state != "available":
             ver += f" ({e.state})"
+        if e.revoked_at is not None:
+            ver += " (revoked)"
         p = catalog_import.printable  # an imported value never moves the cursor or starts a line
         print(f"{e.id:>4}  {p(e.provider):12} {p(e.region):14} {p(e.image):14} {p(e.version):16} {ver:8}  "
               f"{p(e.artifact)}")
