@@ -1,20 +1,18 @@
-# Select by release channel: the build `djbake channel set CHANNEL IMAGE BUILD`
-# points at, read from the team's catalog (DJBAKE_CATALOG) by
-# `djbake catalog export --channel` through Terraform's external data source.
-# A revoked build makes that command (and so the plan) fail with the
-# `djbake channel rollback ...` to run. Empty channel: main.tf's selection.
-
+# -var channel=production: the build that djbake release channel points at
+# (../modules/djbake-channel); empty: main.tf's selection by name.
 variable "channel" {
-  description = "djbake release channel (dev, production, ...); empty: the newest image by name"
-  type        = string
-  default     = ""
+  type    = string
+  default = ""
 }
 
-data "external" "djbake_channel" {
-  count   = var.channel == "" ? 0 : 1
-  program = ["djbake", "catalog", "export", "--channel", var.channel, "--name", var.image_name, "--provider", "hetzner"]
+module "djbake_channel" {
+  source        = "../modules/djbake-channel"
+  channel       = var.channel
+  image         = var.image_name
+  provider_name = "hetzner"
+  region        = var.location
 }
 
 locals {
-  channel_image = var.channel == "" ? "" : data.external.djbake_channel[0].result["hetzner/${var.location}"]
+  channel_image = module.djbake_channel.image
 }
