@@ -170,3 +170,18 @@ def test_eight_runners_moving_one_channel_lose_no_update(catalog_at):
     for before, after in zip(hist, hist[1:]):
         assert after["from_build"] == before["to_build"]  # each change saw the one before it
     assert channels.assignments(c)[0]["build_id"] == hist[-1]["to_build"]
+
+
+def test_who_names_the_ci_run_or_user_at_host(monkeypatch):
+    from builder.catalog import who
+
+    for key in ("DJBAKE_ACTOR", "GITHUB_RUN_ID", "GITHUB_REPOSITORY", "GITHUB_SERVER_URL", "CI_JOB_URL", "BUILD_URL"):
+        monkeypatch.delenv(key, raising=False)
+    assert "@" in who.who()
+    monkeypatch.setenv("CI_JOB_URL", "https://gitlab.example/g/p/-/jobs/9")
+    assert who.who() == "https://gitlab.example/g/p/-/jobs/9"
+    monkeypatch.setenv("GITHUB_REPOSITORY", "team/site")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    assert who.who() == "https://github.com/team/site/actions/runs/42"
+    monkeypatch.setenv("DJBAKE_ACTOR", "release-bot for carol")
+    assert who.who() == "release-bot for carol"

@@ -124,3 +124,13 @@ def test_migrate_without_to_reports_the_schema_version(tmp_path):
     proc = djbake("catalog", "migrate", tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"schema version {migrations.LATEST} (current: {migrations.LATEST})" in proc.stdout
+
+
+def test_catalog_passwords_reach_the_build_log_filter(monkeypatch):
+    from builder.catalog import backend
+
+    monkeypatch.setenv("DJBAKE_CATALOG", f"postgresql://djbake:{PASSWORD}@db.example:5432/cat")
+    monkeypatch.setenv("PGPASSWORD", "other-pg-secret")
+    assert set(backend.secrets()) == {PASSWORD, "other-pg-secret"}
+    assert backend.redact(f"postgresql://djbake:{PASSWORD}@db/x?password={PASSWORD}&sslmode=require") == \
+        "postgresql://djbake:***@db/x?password=***&sslmode=require"

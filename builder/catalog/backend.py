@@ -13,6 +13,7 @@ is ever printed; the raw URL goes to libpq and nowhere else.
 """
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from contextlib import contextmanager
@@ -56,6 +57,18 @@ def scrub(text: str, url: str) -> str:
     if password:
         text = text.replace(password, "***")
     return _PASSWORD_PARAM.sub(r"\1***", text)
+
+
+def secrets() -> list[str]:
+    """The catalog's password(s) in this environment, for the build log's secret filter."""
+    values = [os.environ.get("PGPASSWORD", "")]
+    url = os.environ.get("DJBAKE_CATALOG", "")
+    if is_url(url):
+        try:
+            values.append(urlsplit(url).password or "")
+        except ValueError:
+            pass
+    return [v for v in values if v]
 
 
 @dataclass(frozen=True)
