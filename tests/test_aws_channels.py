@@ -73,3 +73,16 @@ def test_channel_is_published_per_region_and_revocation_updates_ssm(builds, caps
     code, out, _ = run(capsys, "channel", "rollback", "production", "django-web", "-p", "aws")
     assert code == 0 and f"{new} -> {old}" in out
     assert {r: aws_release.value(PARAM, r) for r in REGIONS} == amis[old]
+
+
+def test_prune_deletes_a_revoked_build_unless_in_use(builds, capsys):
+    cat, amis = builds
+    old, new = "20261128000000-aaaaaa", "20261129000000-bbbbbb"
+    assert run(capsys, "revoke", new, "--reason", "bad")[0] == 0
+    decisions = {d.image: d for d in aws.plan_prune("django-web", list(REGIONS), keep=1)}
+    for r in REGIONS:
+        assert decisions[amis[new][r]].delete and decisions[amis[new][r]].why == "revoked"
+        assert not decisions[amis[old][r]].delete  # now the newest unrevoked build
+    aws.client("ec2", "us-east-1").run_instances(ImageId=amis[new]["us-east-1"], MinCount=1, MaxCount=1)
+    decisions = {d.image: d for d in aws.plan_prune("django-web", list(REGIONS), keep=1)}
+    assert not decisions[amis[new]["us-east-1"]].delete and decisions[amis[new]["eu-west-1"]].delete

@@ -73,7 +73,8 @@ def _text(row: dict, key: str, pattern: re.Pattern | None = None, optional: bool
 
 
 def timestamp(value: Any, name: str = "created_at") -> float:
-    """created_at (or `name`) as epoch seconds: a number, or an ISO 8601 text with a zone; not before 2020, not in the future."""
+    """created_at (or `name`) as epoch seconds: a number, or an ISO 8601 text with a zone; not before 2020,
+    not in the future."""
     if type(value) in (int, float):
         seconds = float(value)
     elif type(value) is str:

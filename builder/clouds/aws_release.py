@@ -16,7 +16,7 @@ import datetime as dt
 from builder.clouds import aws
 from builder.errors import BuildFailed
 
-TAG_REVOKED = "djbake:revoked"
+TAG_REVOKED = aws.TAG_REVOKED
 
 
 def channel_parameter(image_name: str, channel: str) -> str:
