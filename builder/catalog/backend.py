@@ -102,8 +102,9 @@ class Db:
 
     def execute(self, sql: str, args=()):
         if self.kind == "postgresql":
-            sql = sql.replace("%", "%%").replace("?", "%s")
-            return self.conn.execute(sql, list(args) if args else None)
+            if not args:  # no parameters: psycopg leaves the text alone
+                return self.conn.execute(sql)
+            return self.conn.execute(sql.replace("%", "%%").replace("?", "%s"), list(args))
         return self.conn.execute(sql, list(args))
 
     def has_table(self, name: str) -> bool:
