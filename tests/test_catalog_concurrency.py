@@ -143,3 +143,13 @@ def test_failed_add_records_nothing(catalog_at):
     assert cat.query(state=None) == []
     cat.add(_build(3, 1))
     assert len(cat.query(state=None)) == len(REGIONS)
+
+
+def test_the_same_build_region_twice_is_one_line_and_records_nothing(catalog_at):
+    from builder.errors import UserError
+
+    cat = catalog.Catalog(catalog_at())
+    cat.add(_build(4, 0))
+    with pytest.raises(UserError, match="already recorded"):
+        cat.add(_build(5, 0) + _build(4, 0)[:1])  # unique (build_id, provider, region): the whole add is refused
+    assert {e.build_id for e in cat.query(state=None)} == {"w4-b0"}

@@ -49,8 +49,13 @@ def check_path(path: Path) -> None:
                         hint="set DJBAKE_CATALOG to a file path")
 
 
+DUPLICATE = "an entry with this build id, provider and region is already recorded"
+
+
 def explain(path: Path, error: Exception) -> UserError:
     text = str(error)
+    if "UNIQUE constraint failed: images." in text:
+        return UserError(f"catalog {path}: {DUPLICATE}", hint="`djbake catalog merge` updates existing entries")
     if "locked" in text or "busy" in text:
         return UserError(f"catalog {path} is locked by another djbake (waited {wait_seconds():g} s)",
                          hint="try again when that build or merge has finished (DJBAKE_CATALOG_WAIT sets the wait)")
@@ -66,6 +71,8 @@ def explain(path: Path, error: Exception) -> UserError:
 def explain_postgresql(location, error: Exception) -> UserError:
     text = backend.scrub(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
                          location.target)
+    if isinstance(error, psycopg.errors.UniqueViolation) and "images_key" in text:
+        return UserError(f"catalog {location}: {DUPLICATE}", hint="`djbake catalog merge` updates existing entries")
     if isinstance(error, psycopg.errors.LockNotAvailable):
         return UserError(f"catalog {location} is locked by another djbake (waited {wait_seconds():g} s)",
                          hint="try again when that build or merge has finished (DJBAKE_CATALOG_WAIT sets the wait)")
