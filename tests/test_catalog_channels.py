@@ -185,3 +185,11 @@ def test_who_names_the_ci_run_or_user_at_host(monkeypatch):
     assert who.who() == "https://github.com/team/site/actions/runs/42"
     monkeypatch.setenv("DJBAKE_ACTOR", "release-bot for carol")
     assert who.who() == "release-bot for carol"
+
+
+def test_docker_launch_by_channel_refuses_a_revoked_build_before_starting_anything(cat, capsys):
+    cat.add([_entry("d1", "2026.11.29", provider="docker", region="local", age=5)])
+    channels.set_channel(cat, "production", "django-web", "d1", "docker")
+    revocation.revoke(cat, None, "d1", "broken")
+    code, _, err = run(capsys, "launch", "-p", "docker", "--channel", "production", "--name", "ch-test")
+    assert code == 2 and "revoked (broken)" in err and "rollback production django-web --provider docker" in err
