@@ -25,6 +25,11 @@ def catalog_path() -> Path:
     return Path(os.environ.get("DJBAKE_CATALOG") or BUILD_DIR / "catalog.sqlite")
 
 
+def catalog_location() -> str:
+    """DJBAKE_CATALOG as given: a SQLite file, or a postgresql:// URL (which a Path would mangle)."""
+    return os.environ.get("DJBAKE_CATALOG") or str(BUILD_DIR / "catalog.sqlite")
+
+
 def vms_dir() -> Path:
     """Locally launched QEMU VMs, one directory each (DJBAKE_VMS moves it)."""
     return Path(os.environ.get("DJBAKE_VMS") or BUILD_DIR / "vms")

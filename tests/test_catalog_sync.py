@@ -1,4 +1,4 @@
-"""`djbake catalog export` and `merge`: a CI matrix's catalogs become one, each entry stored once."""
+"""`djbake catalog export` and `merge`: a CI matrix's catalogs become one, each entry stored once (both backends)."""
 from __future__ import annotations
 
 import json
@@ -27,13 +27,13 @@ def entry(provider, region, build_id="20261128120000-abc123", **kw):
                          **kw)
 
 
-def test_merge_is_idempotent_and_keyed_by_build_provider_region(tmp_path):
-    runner_a = catalog.Catalog(tmp_path / "a.sqlite")
+def test_merge_is_idempotent_and_keyed_by_build_provider_region(catalog_at):
+    runner_a = catalog.Catalog(catalog_at("a"))
     runner_a.add([entry("aws", "us-east-1", verified=True), entry("aws", "eu-west-1", verified=True)])
-    runner_b = catalog.Catalog(tmp_path / "b.sqlite")
+    runner_b = catalog.Catalog(catalog_at("b"))
     runner_b.add([entry("linode", "us-east"), entry("aws", "us-east-1", build_id="20261129-other")])
 
-    merged = catalog.Catalog(tmp_path / "merged.sqlite")
+    merged = catalog.Catalog(catalog_at("merged"))
     exports = [sync.export_entries(c.query(state=None)) for c in (runner_a, runner_b)]
     entries = [catalog.Entry(**{k: v for k, v in row.items()}) for ex in exports for row in ex["entries"]]
     assert sync.merge(merged, entries) == {"added": 4, "updated": 0, "unchanged": 0}
@@ -41,13 +41,13 @@ def test_merge_is_idempotent_and_keyed_by_build_provider_region(tmp_path):
     assert sync.merge(merged, entries + entries) == {"added": 0, "updated": 0, "unchanged": 8}
     assert len(merged.query(state=None)) == 4
     # the same entry twice within one merge is stored once
-    fresh = catalog.Catalog(tmp_path / "fresh.sqlite")
+    fresh = catalog.Catalog(catalog_at("fresh"))
     assert sync.merge(fresh, [entry("gcp", "us-central1-a")] * 2) == {"added": 1, "updated": 0, "unchanged": 1}
     assert len(fresh.query(state=None)) == 1
 
 
-def test_a_later_export_updates_verification(tmp_path):
-    cat = catalog.Catalog(tmp_path / "c.sqlite")
+def test_a_later_export_updates_verification(catalog_at):
+    cat = catalog.Catalog(catalog_at("c"))
     sync.merge(cat, [entry("hetzner", "fsn1")])
     assert cat.latest("hetzner") is None
     counts = sync.merge(cat, [entry("hetzner", "fsn1", verified=True, verification={"passed": 42})])
@@ -56,8 +56,8 @@ def test_a_later_export_updates_verification(tmp_path):
     assert got.verification == {"passed": 42} and got.timings["total_seconds"] == 600.0
 
 
-def test_cli_export_then_merge_twice(tmp_path):
-    src = tmp_path / "runner.sqlite"
+def test_cli_export_then_merge_twice(tmp_path, catalog_at):
+    src = catalog_at("runner")
     catalog.Catalog(src).add([entry("digitalocean", "nyc3", verified=True), entry("digitalocean", "ams3")])
     out = tmp_path / "export.json"
     proc = djbake("catalog", "export", "-o", str(out), db=src)
@@ -66,7 +66,7 @@ def test_cli_export_then_merge_twice(tmp_path):
     assert data["format"] == "djbake-catalog" and len(data["entries"]) == 2
     assert "id" not in data["entries"][0]
 
-    dest = tmp_path / "merged.sqlite"
+    dest = catalog_at("merged")
     first = djbake("catalog", "merge", str(out), str(out), db=dest)
     assert first.returncode == 0, first.stderr
     assert "2 added, 0 updated, 2 unchanged" in first.stdout
@@ -84,11 +84,13 @@ def test_cli_export_then_merge_twice(tmp_path):
     ('{"format": "djbake-catalog", "version": 99, "entries": []}', "newer than this djbake reads"),
     ('{"format": "djbake-catalog", "version": 1, "entries": [{"build_id": "x"}]}', "entry 0 lacks"),
 ])
-def test_bad_export_is_one_line_exit_2(tmp_path, content, message):
+def test_bad_export_is_one_line_exit_2(tmp_path, catalog_at, content, message):
     path = tmp_path / "in.json"
     if content is not None:
         path.write_text(content)
-    proc = djbake("catalog", "merge", str(path), db=tmp_path / "db.sqlite")
+    db = catalog_at("db")
+    proc = djbake("catalog", "merge", str(path), db=db)
     assert proc.returncode == 2
     assert proc.stderr.startswith("djbake: error: ") and message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert catalog.Catalog(db).query(state=None) == []

@@ -54,8 +54,8 @@ def test_artifacts_from_the_manifest(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", list(ARTIFACT_IDS))
-def test_latest_and_launch_command(name, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DJBAKE_CATALOG", str(tmp_path / "catalog.sqlite"))
+def test_latest_and_launch_command(name, tmp_path, catalog_at, monkeypatch, capsys):
+    monkeypatch.setenv("DJBAKE_CATALOG", catalog_at())
     monkeypatch.setenv("GCP_PROJECT_ID", "my-project")
     monkeypatch.setenv("AZURE_RESOURCE_GROUP", "images")
     p = providers.get(name)(SPEC)

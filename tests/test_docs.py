@@ -76,6 +76,9 @@ def test_ci_workflow_is_valid_yaml_and_merges_catalogs():
     assert "provider" in build["strategy"]["matrix"]
     steps = " ".join(str(s.get("run", "")) for s in build["steps"] + merge["steps"])
     assert "djbake catalog export" in steps and "djbake catalog merge" in steps
+    # With a shared catalog every runner records into PostgreSQL and the merge is skipped.
+    assert "vars.DJBAKE_CATALOG_URL" in build["env"]["DJBAKE_CATALOG"] and "DJBAKE_CATALOG_URL == ''" in merge["if"]
+    assert "djbake channel set dev" in " ".join(str(s.get("run", "")) for s in jobs["promote"]["steps"])
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")

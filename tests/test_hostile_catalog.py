@@ -8,6 +8,7 @@ newer, verified, well-formed entry. An unusable catalog is one line, exit 2.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import time
@@ -52,8 +53,8 @@ def export(tmp_path, rows, name="export.json") -> str:
     ({"sha256": 5}, "sha256"),
     ({"id": "x", "surprise": 1}, "unknown field"),
 ])
-def test_every_field_is_typed_and_ranged(tmp_path, bad, fragment):
-    db = tmp_path / "c.sqlite"
+def test_every_field_is_typed_and_ranged(tmp_path, catalog_at, bad, fragment):
+    db = catalog_at()
     proc = djbake("catalog", "merge", export(tmp_path, [row(), row(build_id="20261128130000-def456", **bad)]),
                   tmp=tmp_path, DJBAKE_CATALOG=str(db))
     line = one_line_error(proc, "entry 1")
@@ -68,14 +69,13 @@ def test_timestamps_are_normalised():
         catalog_import.parse_entry(row(created_at="2026-01-02T03:04:05"))
 
 
-def test_six_concurrent_merges_of_one_export_store_each_entry_once(tmp_path):
+def test_six_concurrent_merges_of_one_export_store_each_entry_once(tmp_path, catalog_at):
     rows = [row(build_id=f"20261128{i:06d}-abc123", region=f"r{i % 3}", created_at=NOW - 10000 + i)
             for i in range(300)]
     path = export(tmp_path, rows)
-    db = tmp_path / "c.sqlite"
+    db = catalog_at()
     catalog.Catalog(db)  # exists (WAL) before the race, as in CI's merge job
     env = {"DJBAKE_CATALOG": str(db)}
-    import os
 
     procs = [subprocess.Popen([DJBAKE, "catalog", "merge", path], env={**os.environ, **env},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
@@ -83,13 +83,14 @@ def test_six_concurrent_merges_of_one_export_store_each_entry_once(tmp_path):
     assert all(p.returncode == 0 for p in procs), results
     added = sum(int(out.split(": ")[1].split(" added")[0]) for out, _ in results)
     assert added == 300, results
-    with sqlite3.connect(db) as c:
-        assert c.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 300
-        assert c.execute("SELECT COUNT(DISTINCT build_id || provider || region) FROM images").fetchone()[0] == 300
+    with catalog.Catalog(db).connect() as c:
+        assert c.execute("SELECT COUNT(*) AS n FROM images").fetchone()["n"] == 300
+        assert c.execute("SELECT COUNT(DISTINCT build_id || provider || region) AS n FROM images"
+                         ).fetchone()["n"] == 300
 
 
-def test_latest_moves_only_for_a_newer_verified_well_formed_entry(tmp_path):
-    cat = catalog.Catalog(tmp_path / "c.sqlite")
+def test_latest_moves_only_for_a_newer_verified_well_formed_entry(catalog_at):
+    cat = catalog.Catalog(catalog_at())
     current = row(build_id="20261128120000-aaaaaa", created_at=NOW - 60)
     sync.merge(cat, [catalog_import.parse_entry(current)])
     assert cat.latest("qemu").build_id == "20261128120000-aaaaaa"
@@ -107,8 +108,8 @@ def test_latest_moves_only_for_a_newer_verified_well_formed_entry(tmp_path):
     assert cat.latest("qemu").build_id == "20261128150000-eeeeee"
 
 
-def test_images_escapes_control_characters_already_in_a_catalog(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_images_escapes_control_characters_already_in_a_catalog(tmp_path, catalog_at):
+    db = catalog_at()
     cat = catalog.Catalog(db)
     cat.add([catalog.Entry("b1", "django-web", "1", "qemu", "local\x1b[31m", "art\nfake 99 line")])
     proc = djbake("images", tmp=tmp_path, DJBAKE_CATALOG=str(db))
@@ -154,3 +155,43 @@ def test_unusable_catalog_is_one_line_exit_2(tmp_path, kind, fragment):
     finally:
         if holder is not None:
             holder.close()
+
+
+def test_unusable_postgresql_catalog_is_one_line_without_the_password(tmp_path, pg_cluster):
+    """Wrong password, no such database, nothing listening, a garbled URL: one line each, exit 2, and the
+    connection string's password is in no output."""
+    from tests.pg_cluster import PASSWORD
+
+    name = pg_cluster.new_database()
+    closed = pg_cluster.tcp_url(name).replace(f":{pg_cluster.port}/", ":1/")
+    cases = [
+        (pg_cluster.tcp_url(name, password="wrong-" + PASSWORD), "password authentication failed"),
+        (pg_cluster.tcp_url("no_such_db"), "does not exist"),
+        (closed, "cannot use the database"),
+        (f"postgresql://djbake:{PASSWORD}@127.0.0.1:notaport/x", "catalog postgresql://djbake:***@"),
+    ]
+    for url, fragment in cases:
+        for command in (["images"], ["latest", "--provider", "qemu"], ["catalog", "export"]):
+            proc = djbake(*command, tmp=tmp_path, DJBAKE_CATALOG=url, DJBAKE_CATALOG_WAIT="2")
+            line = one_line_error(proc, fragment)
+            assert PASSWORD not in proc.stdout + proc.stderr, line
+            assert "***" in line, line
+
+
+def test_locked_postgresql_catalog_is_one_line(tmp_path, pg_cluster):
+    import psycopg
+
+    from builder.catalog import backend
+
+    url = pg_cluster.url(pg_cluster.new_database())
+    catalog.Catalog(url)
+    with psycopg.connect(url, autocommit=True) as holder:
+        holder.execute("BEGIN")
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (backend.WRITE_LOCK,))
+        proc = djbake("catalog", "merge", export(tmp_path, [row()]), tmp=tmp_path, DJBAKE_CATALOG=url,
+                      DJBAKE_CATALOG_WAIT="1")
+        one_line_error(proc, "locked by another djbake (waited 1 s)")
+        # Readers do not wait for a writer.
+        assert djbake("images", tmp=tmp_path, DJBAKE_CATALOG=url).returncode == 0
+        holder.execute("ROLLBACK")
+    assert catalog.Catalog(url).query(state=None) == []

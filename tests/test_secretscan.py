@@ -7,6 +7,7 @@ image's filesystem (a tree, and a live host through testinfra).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -216,7 +217,10 @@ def test_catalog_clean_then_planted(tmp_path, creds):
     cat.add([_entry(tools={"packer": "1.6.6"}, timings={"total": 1.0},
                     verification={"secret_key": "cd" * 32, "db_password": "sha256:" + "ef" * 32})])
     assert secretscan.scan_catalog(path, needles=creds) == []
-    ids = cat.add([_entry(extra={"user_data": "LINODE_TOKEN=" + FAKE_ENV["LINODE_TOKEN"]})])
+    # another region: (build_id, provider, region) is unique in the catalog
+    planted = dataclasses.replace(_entry(extra={"user_data": "LINODE_TOKEN=" + FAKE_ENV["LINODE_TOKEN"]}),
+                                  region="eu-west-1")
+    ids = cat.add([planted])
     found = secretscan.scan_catalog(path, needles=creds)
     assert {"credential-variable", "known-secret"} <= kinds(found)
     assert any(f.where == f"{path}:images[{ids[0]}].extra" for f in found), found

@@ -39,7 +39,9 @@ from builder.bake import (
 )
 from builder.bake import packer as packer_mod
 from builder.bake.progress import Build
+from builder.catalog import backend as catalog_backend
 from builder.catalog import store as catalog
+from builder.catalog import who
 from builder.digest import sha256_file
 from builder.errors import BuildFailed
 from builder.providers.base import BuildContext, Provider, Verification
@@ -118,7 +120,7 @@ def packer_variables(job: Job) -> dict[str, str]:
 
 def secrets_of(job: Job) -> list[str]:
     values = [os.environ.get(c.env, "") for c in job.provider.credentials if c.secret]
-    return [v for v in (*values, *job.ctx.secrets) if v]
+    return [v for v in (*values, *job.ctx.secrets, *catalog_backend.secrets()) if v]
 
 
 def stack_layer_step(job: Job) -> None:
@@ -197,7 +199,7 @@ def record_step(job: Job, found: list[tuple[str, str]], verification: Verificati
             region=region, artifact=artifact, sha256=_sha256(artifact), git_commit=prov["git_commit"],
             spec_hash=prov["spec_hash"], os=spec.os, tools=provenance.tools(job.packer.version_text), timings=timings,
             verified=verification.passed, verification=verification.as_dict(),
-            extra={"gate": "passed", **ctx.facts},
+            extra={"gate": "passed", **ctx.facts}, built_by=who.who(),
         )
         for region, artifact in found
     ]

@@ -1,7 +1,9 @@
 """A catalog that cannot be used is one line saying what to do, never a traceback or an endless wait.
 
-The catalog is SQLite (builder/catalog.py). DJBAKE_CATALOG may point at
-anything: a directory, /dev/null, a text file, a truncated copy. A catalog
+The catalog is SQLite or PostgreSQL (builder/catalog/backend.py). DJBAKE_CATALOG may
+point at anything: a directory, /dev/null, a text file, a truncated copy, a
+database server that is down or refuses the user. A message names the catalog
+by its redacted form: a connection string's password never appears. A catalog
 another djbake holds (a build recording, a merge) is waited for, at most
 DJBAKE_CATALOG_WAIT seconds (default 60), and the message says so.
 """
@@ -13,6 +15,9 @@ import stat
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+
+from builder.catalog import backend
 from builder.errors import UserError
 
 DEFAULT_WAIT = 60.0
@@ -44,8 +49,13 @@ def check_path(path: Path) -> None:
                         hint="set DJBAKE_CATALOG to a file path")
 
 
+DUPLICATE = "an entry with this build id, provider and region is already recorded"
+
+
 def explain(path: Path, error: Exception) -> UserError:
     text = str(error)
+    if "UNIQUE constraint failed: images." in text:
+        return UserError(f"catalog {path}: {DUPLICATE}", hint="`djbake catalog merge` updates existing entries")
     if "locked" in text or "busy" in text:
         return UserError(f"catalog {path} is locked by another djbake (waited {wait_seconds():g} s)",
                          hint="try again when that build or merge has finished (DJBAKE_CATALOG_WAIT sets the wait)")
@@ -58,11 +68,34 @@ def explain(path: Path, error: Exception) -> UserError:
     return UserError(f"catalog {path}: {text}", hint="check that its directory is writable, or set DJBAKE_CATALOG")
 
 
+def explain_postgresql(location, error: Exception) -> UserError:
+    text = backend.scrub(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+                         location.target)
+    if isinstance(error, psycopg.errors.UniqueViolation) and "images_key" in text:
+        return UserError(f"catalog {location}: {DUPLICATE}", hint="`djbake catalog merge` updates existing entries")
+    if isinstance(error, psycopg.errors.LockNotAvailable):
+        return UserError(f"catalog {location} is locked by another djbake (waited {wait_seconds():g} s)",
+                         hint="try again when that build or merge has finished (DJBAKE_CATALOG_WAIT sets the wait)")
+    if isinstance(error, psycopg.OperationalError):
+        return UserError(f"catalog {location}: cannot use the database ({text})",
+                         hint="check DJBAKE_CATALOG's host, port, database and user; keep the password in "
+                              "~/.pgpass or PGPASSWORD rather than the URL")
+    if isinstance(error, psycopg.ProgrammingError) and "invalid" in text.lower():
+        return UserError(f"catalog {location}: not a valid connection string ({text})",
+                         hint="DJBAKE_CATALOG=postgresql://USER@HOST:PORT/DATABASE")
+    return UserError(f"catalog {location}: {text}", hint="check that the database is a djbake catalog")
+
+
 @contextmanager
-def guard(path: Path):
-    """SQLite and file errors inside become one UserError about the catalog."""
+def guard(where):
+    """SQLite, PostgreSQL and file errors inside become one UserError about the catalog (`where`: a
+    Path or a backend.Location)."""
+    location = where if isinstance(where, backend.Location) else backend.locate(where)
+    path = location.path or location
     try:
         yield
+    except psycopg.Error as e:
+        raise explain_postgresql(location, e) from None
     except sqlite3.Error as e:
         raise explain(path, e) from None
     except OSError as e:

@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import math
 import re
-import sqlite3
 import time
 import unicodedata
 from dataclasses import asdict
@@ -25,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from builder import providers, tables
+from builder.catalog import store
 from builder.catalog.store import Entry
 from builder.errors import UserError
 from builder.spec.model import NAME_RE
 
 FORMAT = "djbake-catalog"
-VERSION = 1
+VERSION = 2  # 2: revocation and provenance fields (version 1 exports still read)
 STATES = ("available", "unavailable", "deregistered")
 MAX_TEXT = 1024
 MAX_JSON = 256 * 1024
@@ -72,22 +72,23 @@ def _text(row: dict, key: str, pattern: re.Pattern | None = None, optional: bool
     return value
 
 
-def timestamp(value: Any) -> float:
-    """created_at as epoch seconds: a number, or an ISO 8601 text with a zone; not before 2020, not in the future."""
+def timestamp(value: Any, name: str = "created_at") -> float:
+    """created_at (or `name`) as epoch seconds: a number, or an ISO 8601 text with a zone; not before 2020,
+    not in the future."""
     if type(value) in (int, float):
         seconds = float(value)
     elif type(value) is str:
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise BadEntry(f"created_at {printable(value)[:40]!r} is not a time") from None
+            raise BadEntry(f"{name} {printable(value)[:40]!r} is not a time") from None
         if parsed.tzinfo is None:
-            raise BadEntry("created_at has no time zone")
+            raise BadEntry(f"{name} has no time zone")
         seconds = parsed.timestamp()
     else:
-        raise BadEntry(f"created_at must be a number or an ISO 8601 time, not {type(value).__name__}")
+        raise BadEntry(f"{name} must be a number or an ISO 8601 time, not {type(value).__name__}")
     if not math.isfinite(seconds) or seconds < EARLIEST or seconds > time.time() + FUTURE_SLACK:
-        raise BadEntry("created_at is before 2020 or in the future")
+        raise BadEntry(f"{name} is before 2020 or in the future")
     return seconds
 
 
@@ -111,7 +112,8 @@ def parse_entry(row: Any):
     if type(row) is not dict:
         raise BadEntry("must be an object")
     known = {"build_id", "image", "version", "provider", "region", "artifact", "sha256", "git_commit", "spec_hash",
-             "os", "tools", "timings", "verified", "verification", "state", "extra", "created_at", "id"}
+             "os", "tools", "timings", "verified", "verification", "state", "extra", "created_at", "id",
+             "revoked_at", "revoked_by", "revoke_reason", "built_by"}
     unknown = set(row) - known
     if unknown:
         raise BadEntry(f"unknown field {printable(sorted(unknown)[0])[:40]!r}")
@@ -139,6 +141,9 @@ def parse_entry(row: Any):
         tools=_json(row, "tools"), timings=_json(row, "timings"), verified=verified,
         verification=_json(row, "verification"), state=state, extra=_json(row, "extra"),
         created_at=timestamp(row.get("created_at")),
+        revoked_at=None if row.get("revoked_at") is None else timestamp(row["revoked_at"], "revoked_at"),
+        revoked_by=_text(row, "revoked_by", optional=True), revoke_reason=_text(row, "revoke_reason", optional=True),
+        built_by=_text(row, "built_by", optional=True),
     )
 
 
@@ -173,13 +178,14 @@ def read_export(path: Path) -> list:
     return out
 
 
-UNIQUE = "CREATE UNIQUE INDEX IF NOT EXISTS images_key ON images (build_id, provider, region)"
 _FORWARD_STATES = {"available": ("unavailable", "deregistered"), "unavailable": ("deregistered",)}
 
 
-def _changes(have: sqlite3.Row, e) -> dict:
+def _changes(have: dict, e) -> dict:
     """What an incoming entry may change in a stored one: it only moves forward."""
     out: dict[str, Any] = {}
+    if e.revoked_at is not None and have["revoked_at"] is None:  # revocation is never undone by an import
+        out.update(revoked_at=e.revoked_at, revoked_by=e.revoked_by, revoke_reason=e.revoke_reason)
     if e.verified and not have["verified"]:
         out["verified"] = 1
         out["verification"] = json.dumps(e.verification, sort_keys=True)
@@ -195,38 +201,20 @@ def _changes(have: sqlite3.Row, e) -> dict:
 def merge(cat, entries: list) -> dict[str, int]:
     """Add new entries and move existing ones forward, in one transaction. Idempotent, also concurrently."""
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    with cat._connect() as db:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            try:
-                db.execute(UNIQUE)
-            except sqlite3.IntegrityError:
-                # Duplicates stored by an older djbake: the transaction still serialises merges.
-                pass
-            for e in entries:
-                key = (e.build_id, e.provider, e.region)
-                have = db.execute("SELECT * FROM images WHERE build_id = ? AND provider = ? AND region = ? "
-                                  "ORDER BY id LIMIT 1", key).fetchone()
-                if have is None:
-                    row = asdict(e)
-                    row.pop("id")
-                    for k in ("tools", "timings", "verification", "extra"):
-                        row[k] = json.dumps(row[k], sort_keys=True)
-                    row["verified"] = int(row["verified"])
-                    cols = ", ".join(row)
-                    db.execute(f"INSERT INTO images ({cols}) VALUES ({', '.join('?' for _ in row)})",
-                               list(row.values()))
-                    counts["added"] += 1
-                    continue
-                changes = _changes(have, e)
-                if changes:
-                    sets = ", ".join(f"{k} = ?" for k in changes)
-                    db.execute(f"UPDATE images SET {sets} WHERE id = ?", [*changes.values(), have["id"]])
-                    counts["updated"] += 1
-                else:
-                    counts["unchanged"] += 1
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    with cat.write() as db:
+        for e in entries:
+            key = (e.build_id, e.provider, e.region)
+            have = db.execute("SELECT * FROM images WHERE build_id = ? AND provider = ? AND region = ? "
+                              "ORDER BY id LIMIT 1", key).fetchone()
+            if have is None:
+                store.insert(db, e)
+                counts["added"] += 1
+                continue
+            changes = _changes(have, e)
+            if changes:
+                sets = ", ".join(f"{k} = ?" for k in changes)
+                db.execute(f"UPDATE images SET {sets} WHERE id = ?", [*changes.values(), have["id"]])
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
     return counts

@@ -1,7 +1,9 @@
 """The record of every build, so djbake can say which image to select.
 
-SQLite under build/ by default (no set-up); DJBAKE_CATALOG points elsewhere.
-Each write is one transaction, so two builds at once both land whole.
+SQLite under build/ by default (no set-up); DJBAKE_CATALOG points elsewhere,
+a file or a postgresql:// URL (builder/catalog/backend.py). The schema is
+versioned (builder/catalog/migrations.py). Each write is one transaction, so
+two builds at once both land whole.
 """
 from __future__ import annotations
 
@@ -13,31 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from builder import paths
+from builder.catalog import backend, migrations
 from builder.catalog import guard as catalog_guard
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS images (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    build_id TEXT NOT NULL,
-    image TEXT NOT NULL,
-    version TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    region TEXT NOT NULL,
-    artifact TEXT NOT NULL,
-    sha256 TEXT,
-    git_commit TEXT,
-    spec_hash TEXT,
-    os TEXT,
-    tools TEXT NOT NULL DEFAULT '{}',
-    timings TEXT NOT NULL DEFAULT '{}',
-    verified INTEGER NOT NULL DEFAULT 0,
-    verification TEXT NOT NULL DEFAULT '{}',
-    state TEXT NOT NULL DEFAULT 'available',
-    extra TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS images_select ON images (provider, image, region, verified, created_at);
-"""
 
 JSON_FIELDS = ("tools", "timings", "verification", "extra")
 
@@ -61,52 +40,50 @@ class Entry:
     state: str = "available"
     extra: dict = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
+    revoked_at: float | None = None
+    revoked_by: str | None = None
+    revoke_reason: str | None = None
+    built_by: str | None = None
     id: int | None = None
 
 
 class Catalog:
-    def __init__(self, path: Path | None = None):
-        self.path = Path(path) if path else paths.catalog_path()
-        catalog_guard.check_path(self.path)  # a directory, /dev/null, a FIFO: one line, not a hang
-        with catalog_guard.guard(self.path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            _use_wal(db)
-            db.executescript(SCHEMA)
+    def __init__(self, path: Path | str | None = None):
+        self.location = backend.locate(path if path is not None else paths.catalog_location())
+        self.where = str(self.location)  # for messages: a URL's password is never in it
+        self.path = self.location.path   # the SQLite file; None for PostgreSQL
+        if self.path is not None:
+            catalog_guard.check_path(self.path)  # a directory, /dev/null, a FIFO: one line, not a hang
+            with catalog_guard.guard(self.location):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as db:
+            if db.kind == "sqlite":
+                _use_wal(db.conn)
+            migrations.apply(db, self.where)
 
     @contextmanager
-    def _connect(self):
+    def connect(self):
         wait = catalog_guard.wait_seconds()  # bounded: a locked catalog is one line after it
-        with catalog_guard.guard(self.path):
-            db = sqlite3.connect(self.path, timeout=wait, isolation_level=None)
-            db.row_factory = sqlite3.Row
+        with catalog_guard.guard(self.location):
+            if self.path is not None:
+                db = backend.open_sqlite(self.path, wait)
+            else:
+                db = backend.open_postgresql(self.location.target, wait)
             try:
-                db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
                 yield db
             finally:
-                db.close()
+                db.conn.close()
+
+    @contextmanager
+    def write(self):
+        """One write transaction, writers serialised (builder/catalog/backend.py)."""
+        with self.connect() as db, db.write():
+            yield db
 
     def add(self, entries: list[Entry]) -> list[int]:
         """Record all entries of one build in one transaction: all or none."""
-        ids = []
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for e in entries:
-                    row = asdict(e)
-                    row.pop("id")
-                    for key in JSON_FIELDS:
-                        row[key] = json.dumps(row[key], sort_keys=True)
-                    row["verified"] = int(row["verified"])
-                    cols = ", ".join(row)
-                    marks = ", ".join("?" for _ in row)
-                    cur = db.execute(f"INSERT INTO images ({cols}) VALUES ({marks})", list(row.values()))
-                    ids.append(cur.lastrowid)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return ids
+        with self.write() as db:
+            return [insert(db, e) for e in entries]
 
     def update(self, entry_id: int, **changes) -> None:
         for key in JSON_FIELDS:
@@ -115,13 +92,21 @@ class Catalog:
         if "verified" in changes:
             changes["verified"] = int(changes["verified"])
         sets = ", ".join(f"{k} = ?" for k in changes)
-        with self._connect() as db:
+        with self.write() as db:
             db.execute(f"UPDATE images SET {sets} WHERE id = ?", [*changes.values(), entry_id])
 
     def query(self, provider: str | None = None, image: str | None = None, region: str | None = None,
-              verified: bool | None = None, state: str | None = "available") -> list[Entry]:
+              verified: bool | None = None, state: str | None = "available", build_id: str | None = None,
+              revoked: bool | None = None) -> list[Entry]:
+        """Entries, newest first. verified=True asks for images to select: revoked ones are left out
+        unless revoked= says otherwise."""
         where, args = [], []
-        for col, val in (("provider", provider), ("image", image), ("region", region), ("state", state)):
+        if revoked is None and verified:
+            revoked = False
+        if revoked is not None:
+            where.append("revoked_at IS NOT NULL" if revoked else "revoked_at IS NULL")
+        for col, val in (("provider", provider), ("image", image), ("region", region), ("state", state),
+                         ("build_id", build_id)):
             if val is not None:
                 where.append(f"{col} = ?")
                 args.append(val)
@@ -130,11 +115,11 @@ class Catalog:
             args.append(int(verified))
         sql = "SELECT * FROM images" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY created_at DESC, id DESC"
-        with self._connect() as db:
-            return [_entry(r) for r in db.execute(sql, args)]
+        with self.connect() as db:
+            return [_entry(r) for r in db.execute(sql, args).fetchall()]
 
     def get(self, entry_id: int) -> Entry | None:
-        with self._connect() as db:
+        with self.connect() as db:
             row = db.execute("SELECT * FROM images WHERE id = ?", (entry_id,)).fetchone()
         return _entry(row) if row else None
 
@@ -166,7 +151,24 @@ def _use_wal(db: sqlite3.Connection) -> None:
     raise sqlite3.OperationalError("cannot switch the catalog to WAL mode: it stays locked")
 
 
-def _entry(row: sqlite3.Row) -> Entry:
+def row_of(e: Entry) -> dict:
+    """An entry as the columns it is stored in (JSON fields as text, verified as 0/1)."""
+    row = asdict(e)
+    row.pop("id")
+    for key in JSON_FIELDS:
+        row[key] = json.dumps(row[key], sort_keys=True)
+    row["verified"] = int(row["verified"])
+    return row
+
+
+def insert(db: backend.Db, e: Entry) -> int:
+    row = row_of(e)
+    marks = ", ".join("?" for _ in row)
+    return db.execute(f"INSERT INTO images ({', '.join(row)}) VALUES ({marks}) RETURNING id",
+                      list(row.values())).fetchone()["id"]
+
+
+def _entry(row: dict) -> Entry:
     data = dict(row)
     for key in JSON_FIELDS:
         data[key] = json.loads(data[key] or "{}")

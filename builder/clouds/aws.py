@@ -32,6 +32,7 @@ TAG_BUILD = "djbake:build-id"
 TAG_VERIFIED = "djbake:verified"
 TAG_DEPRECATE = "djbake:deprecate-at"
 TAG_SOURCE = "djbake:copied-from"
+TAG_REVOKED = "djbake:revoked"  # set by `djbake revoke` (builder/clouds/aws_release.py)
 # Instances in these states still need their AMI (stopped ones start again).
 USING_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
 
@@ -324,22 +325,28 @@ def own_images(region: str, image_name: str) -> list[dict]:
 
 
 def plan_prune(image_name: str, regions: list[str], keep: int) -> list[PruneDecision]:
-    """Keep the `keep` newest builds; per region also the newest verified AMI and every AMI in use."""
+    """Keep the `keep` newest builds; per region also the newest verified AMI and every AMI in use.
+    A revoked AMI counts as neither a build to keep nor verified: it goes unless instances use it."""
     if keep < 1:
         raise UserError("--keep must be at least 1")
     found = {r: [i for i in own_images(r, image_name) if i.get("State") != "deregistered"] for r in regions}
-    builds = sorted({tags_of(i).get(TAG_BUILD, "") for imgs in found.values() for i in imgs}, reverse=True)
+    builds = sorted({tags_of(i).get(TAG_BUILD, "") for imgs in found.values() for i in imgs
+                     if TAG_REVOKED not in tags_of(i)}, reverse=True)
     kept_builds = set(builds[:keep])
     out: list[PruneDecision] = []
     for region, imgs in found.items():
         used = images_in_use(region) if imgs else set()
-        verified = [i for i in imgs if tags_of(i).get(TAG_VERIFIED) == "true" and i.get("State") == "available"]
+        verified = [i for i in imgs if tags_of(i).get(TAG_VERIFIED) == "true" and i.get("State") == "available"
+                    and TAG_REVOKED not in tags_of(i)]
         newest_verified = max(verified, key=lambda i: (tags_of(i).get(TAG_BUILD, ""), i.get("CreationDate", "")),
                               default=None)
         for img in imgs:
             t = tags_of(img)
             build = t.get(TAG_BUILD, "")
-            if build in kept_builds:
+            in_use = img["ImageId"] in used
+            if TAG_REVOKED in t:
+                keep_it, why = in_use, "revoked; instances use it" if in_use else "revoked"
+            elif build in kept_builds:
                 keep_it, why = True, f"one of the {keep} newest builds"
             elif newest_verified is not None and img["ImageId"] == newest_verified["ImageId"]:
                 keep_it, why = True, "the newest verified AMI in this region"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from builder.commands import (
                               bench,
                               catalog,
+                              channel,
                               check,
                               docs,
                               doctor,
@@ -18,9 +19,11 @@ from builder.commands import (
                               prune,
                               regions,
                               render,
+                              revoke,
                               scan,
                               verify,
 )
 
-MODULES = (check, render, images, doctor, catalog, regions, docs, prune, image, verify, launch, gate, scan, bench)
+MODULES = (check, render, images, doctor, catalog, channel, regions, docs, prune, image, verify, revoke, launch, gate,
+           scan, bench)
 REGISTER = [m.register for m in MODULES]

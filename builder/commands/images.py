@@ -6,6 +6,7 @@ import json
 
 from builder import providers, regions
 from builder.bake import timings
+from builder.catalog import channels
 from builder.catalog import import_check as catalog_import
 from builder.catalog import store as catalog
 from builder.commands import guard as cli_guard
@@ -17,7 +18,7 @@ def cmd_images(args) -> int:
     if args.show:
         e = cat.get(args.show)
         if e is None:
-            raise UserError(f"no image with id {args.show} in {cat.path}")
+            raise UserError(f"no image with id {args.show} in {cat.where}")
         if args.json:
             print(json.dumps(e.__dict__, indent=2, default=str))
             return 0
@@ -25,13 +26,15 @@ def cmd_images(args) -> int:
         return 0
     rows = cat.query(provider=args.provider, image=args.name, state=None)
     if not rows:
-        print(f"no images recorded in {cat.path}; bake one with `make image`")
+        print(f"no images recorded in {cat.where}; bake one with `make image`")
         return 0
     print(f"{'id':>4}  {'provider':12} {'region':14} {'image':14} {'version':16} {'verified':8}  artifact")
     for e in rows:
         ver = "yes" if e.verified else "no"
         if e.state != "available":
             ver += f" ({e.state})"
+        if e.revoked_at is not None:
+            ver += " (revoked)"
         p = catalog_import.printable  # an imported value never moves the cursor or starts a line
         print(f"{e.id:>4}  {p(e.provider):12} {p(e.region):14} {p(e.image):14} {p(e.version):16} {ver:8}  "
               f"{p(e.artifact)}")
@@ -59,13 +62,20 @@ def cmd_latest(args) -> int:
     if args.region and known and args.region not in known:
         raise UserError(regions.unknown_region_message(args.region, known, cls.name))
     cat = catalog.Catalog()
-    for e in cat.query(provider=args.provider, image=args.name, region=args.region, verified=True):
+    if args.channel:  # the channel's build only (refused if revoked or unverified), never a newer one
+        found = channels.resolve(cat, args.channel, args.provider, args.name, args.region)
+    else:
+        found = cat.query(provider=args.provider, image=args.name, region=args.region, verified=True)
+    for e in found:
         # The cloud has the last word: an image deleted outside djbake is skipped (and noted).
         if cls.available(e.region, e.artifact):
             print(catalog_import.printable(e.artifact))
             return 0
         cat.update(e.id, state="unavailable")
     where = f" in {args.region}" if args.region else ""
+    if args.channel:
+        raise UserError(f"channel {args.channel} of {args.provider}: its image{where} is gone from the cloud",
+                        hint=f"djbake channel rollback {args.channel} IMAGE --provider {args.provider}")
     raise UserError(f"no verified {args.provider} image{where} in the catalog",
                     hint=f"make image PROVIDER={args.provider}")
 
@@ -80,3 +90,4 @@ def register(sub, add, spec_args) -> None:
     p.add_argument("--provider", "-p", required=True, type=lambda v: providers.get(v).name)
     p.add_argument("--region", "-r")
     p.add_argument("--name", help="image name")
+    p.add_argument("--channel", help="the build this release channel points at (djbake channel)")

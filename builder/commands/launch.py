@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from builder import providers, safe_paths
+from builder.catalog import channels
 from builder.catalog import store as catalog
 from builder.commands.args import load_spec
 from builder.docker import launch as docker_launch
@@ -31,7 +32,7 @@ def cmd_launch(args) -> int:
         if not vms:
             print("no launched VM is running")
         return 0
-    entry = catalog.Catalog().latest("qemu", image=args.image_name)
+    entry = selected(args, "qemu")
     if entry is None:
         raise UserError("no verified qemu image in the catalog", hint="make image PROVIDER=qemu")
     user_data = None
@@ -47,13 +48,25 @@ def cmd_launch(args) -> int:
     return 0
 
 
+def selected(args, provider: str):
+    """The entry a local launch boots: the channel's build with --channel, else the newest verified one."""
+    cat = catalog.Catalog()
+    if args.channel:
+        return channels.resolve(cat, args.channel, provider, args.image_name)[0]
+    return cat.latest(provider, image=args.image_name)
+
+
 def _launch_cloud(args, provider: str) -> int:
     """A cloud VM from the newest verified image in --region, through the provider's launch() hook."""
     spec = load_spec(args)
     cls = providers.get(provider)
     entry = None
-    for e in catalog.Catalog().query(provider=provider, image=args.image_name or spec.name,
-                                     region=args.region, verified=True):
+    cat = catalog.Catalog()
+    if args.channel:  # the channel's build only (refused if revoked or unverified)
+        found = channels.resolve(cat, args.channel, provider, args.image_name or spec.name, args.region)
+    else:
+        found = cat.query(provider=provider, image=args.image_name or spec.name, region=args.region, verified=True)
+    for e in found:
         if cls.available(e.region, e.artifact):
             entry = e
             break
@@ -83,6 +96,7 @@ def register(sub, add, spec_args) -> None:
     p.add_argument("--provider", "-p", default="qemu", help="provider (default: qemu)")
     p.add_argument("--name", default="djbake", help="the VM's name (default: djbake)")
     p.add_argument("--image-name", help="image name in the catalog (default: the newest of any)")
+    p.add_argument("--channel", help="boot the build this release channel points at (djbake channel)")
     p.add_argument("--docker-image", help="docker: an image name or id instead of the catalog's newest verified one")
     p.add_argument("--user-data", metavar="FILE", help="cloud-init user-data for the VM (merged with djbake's)")
     p.add_argument("--region", "-r", help="cloud providers: the region (default: any)")

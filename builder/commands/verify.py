@@ -18,7 +18,7 @@ def cmd_verify(args) -> int:
     if args.id:
         entry = cat.get(args.id)
         if entry is None:
-            raise UserError(f"no image with id {args.id} in {cat.path}")
+            raise UserError(f"no image with id {args.id} in {cat.where}")
     else:
         found = cat.query(provider=provider_name)
         entry = found[0] if found else None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from builder.catalog import channels
 from builder.catalog import store as catalog
 from builder.docker import base_image as docker_base
 from builder.docker import client as client_mod
@@ -180,7 +181,10 @@ def cmd(args) -> int:
         return 0
     image = args.docker_image
     if not image:
-        entry = catalog.Catalog().latest("docker", image=args.image_name)
+        if getattr(args, "channel", None):  # the channel's build only (refused if revoked or unverified)
+            entry = channels.resolve(catalog.Catalog(), args.channel, "docker", args.image_name)[0]
+        else:
+            entry = catalog.Catalog().latest("docker", image=args.image_name)
         if entry is None:
             raise UserError("no verified docker image in the catalog", hint="make image PROVIDER=docker")
         image = entry.artifact

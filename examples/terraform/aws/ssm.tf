@@ -1,10 +1,19 @@
 # Select the newest verified djbake AMI through the SSM parameter djbake
 # writes after verification in each region: /djbake/<image>/latest.
-# (djbake publishes only AMIs whose fresh-boot verification passed.)
+# (djbake publishes only AMIs whose fresh-boot verification passed.) With
+# -var channel=production: /djbake/<image>/production, which `djbake channel
+# set` writes and `djbake revoke` deletes (the plan then fails, never the
+# revoked AMI).
 
 variable "image" {
   type    = string
   default = "django-web"
+}
+
+variable "channel" {
+  description = "djbake release channel (djbake channel set ... --provider aws publishes /djbake/<image>/<channel>); empty: latest"
+  type        = string
+  default     = ""
 }
 
 variable "instance_type" {
@@ -19,7 +28,7 @@ variable "user_data" {
 }
 
 data "aws_ssm_parameter" "djbake_ami" {
-  name = "/djbake/${var.image}/latest"
+  name = "/djbake/${var.image}/${var.channel == "" ? "latest" : var.channel}"
 }
 
 resource "aws_instance" "web" {

@@ -58,7 +58,7 @@ data "azurerm_image" "djbake" {
 }
 
 locals {
-  image = var.image_id != "" ? var.image_id : data.azurerm_image.djbake.id
+  image = var.image_id != "" ? var.image_id : (local.channel_image != "" ? local.channel_image : data.azurerm_image.djbake.id)
 }
 
 resource "azurerm_resource_group" "web" {

@@ -69,7 +69,7 @@ data "digitalocean_ssh_key" "admin" {
 }
 
 locals {
-  image = var.image_id != "" ? var.image_id : tostring(data.digitalocean_images.djbake.images[0].id)
+  image = var.image_id != "" ? var.image_id : (local.channel_image != "" ? local.channel_image : tostring(data.digitalocean_images.djbake.images[0].id))
 }
 
 resource "digitalocean_droplet" "web" {

@@ -56,8 +56,8 @@ provider "google" {
 
 data "google_compute_image" "djbake" {
   project = var.project
-  family  = var.image_id == "" ? var.image_name : null
-  name    = var.image_id != "" ? var.image_id : null
+  family  = var.image_id == "" && local.channel_image == "" ? var.image_name : null
+  name    = var.image_id != "" ? var.image_id : (local.channel_image != "" ? local.channel_image : null)
 }
 
 resource "google_compute_instance" "web" {

@@ -52,7 +52,7 @@ resource "hcloud_ssh_key" "admin" {
 }
 
 locals {
-  image = var.image_id != "" ? var.image_id : tostring(data.hcloud_image.djbake.id)
+  image = var.image_id != "" ? var.image_id : (local.channel_image != "" ? local.channel_image : tostring(data.hcloud_image.djbake.id))
 }
 
 resource "hcloud_server" "web" {

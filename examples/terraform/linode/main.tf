@@ -58,7 +58,7 @@ data "linode_images" "djbake" {
 }
 
 locals {
-  image = var.image_id != "" ? var.image_id : data.linode_images.djbake.images[0].id
+  image = var.image_id != "" ? var.image_id : (local.channel_image != "" ? local.channel_image : data.linode_images.djbake.images[0].id)
 }
 
 resource "linode_instance" "web" {
