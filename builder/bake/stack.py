@@ -41,6 +41,7 @@ SCRIPTS: tuple[Script, ...] = (
     Script("nginx.sh", "nginx in front of gunicorn", lambda s: s.stack.nginx),
     Script("certbot.sh", "certbot with the nginx plugin", lambda s: s.stack.certbot and s.stack.nginx),
     Script("firewall.sh", "nftables: 22, 80, 443 only"),
+    Script("harden.sh", "kernel/network parameters, module blacklist, no core dumps, banner, umask, journal cap, restart policies"),
     Script("ssh.sh", "sshd hardening"),
     Script("fail2ban.sh", "fail2ban with the systemd backend"),
     Script("upgrades.sh", "unattended security upgrades"),
