@@ -61,6 +61,8 @@ truncate -s 0 /etc/machine-id
 apt-get -q clean
 rm -f "$APT_PROXY_CONF"
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+# Dumps of the build's database (djbake-backup), if any were made: per-VM data.
+rm -rf /var/backups/djbake
 rm -rf /var/tmp/djbake-* /srv/app/src.previous /srv/app/src.new /var/cache/djbake/uv
 find /srv/app /root -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
 if systemd_running; then

@@ -46,6 +46,8 @@ SCRIPTS: tuple[Script, ...] = (
     Script("fail2ban.sh", "fail2ban with the systemd backend"),
     Script("upgrades.sh", "unattended security upgrades"),
     Script("firstboot.sh", "per-VM secrets, swap and database at first boot"),
+    Script("backup.sh", "daily database dumps with retention; djbake-backup now|list|restore",
+           lambda s: s.stack.database == "postgresql"),
 )
 # Runs first in every Packer run (each layer), before SCRIPTS.
 INPUTS = Script("inputs.sh", "record the build's inputs in /etc/djbake/build.env for the suite")
