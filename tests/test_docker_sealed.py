@@ -47,12 +47,12 @@ def scan_export(image: str) -> dict[str, list[str]]:
                         found["history"].append(name)
                     elif name.startswith("var/log/") and member.size:
                         found["logs"].append(name)
-                    elif name.startswith(KEY_DIRS) and 0 < member.size < (1 << 20):
-                        if b"PRIVATE KEY-----" in tar.extractfile(member).read():
-                            found["private_keys"].append(name)
+                    elif (name.startswith(KEY_DIRS) and 0 < member.size < (1 << 20)
+                          and b"PRIVATE KEY-----" in tar.extractfile(member).read()):
+                        found["private_keys"].append(name)
             assert proc.wait() == 0, "docker export failed"
     finally:
-        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
     return found
 
 

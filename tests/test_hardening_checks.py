@@ -65,5 +65,6 @@ def test_journald_cap_and_sizes():
 
 
 def test_login_umask_file_is_valid_shell_setting_027():
-    out = subprocess.run(["sh", "-c", f". {FILES / 'login' / 'umask.sh'}; umask"], capture_output=True, text=True)
+    out = subprocess.run(["sh", "-c", f". {FILES / 'login' / 'umask.sh'}; umask"], capture_output=True, text=True,
+                         check=True)
     assert out.stdout.strip() == "0027"

@@ -55,7 +55,7 @@ def test_services_come_back_after_kill_9(host, facts, http):
             continue
         with host.sudo():
             host.check_output(f"kill -9 {old}")
-        if not wait_for(lambda: host.run(f"systemctl is-active --quiet {unit}").rc == 0
+        if not wait_for(lambda unit=unit, old=old: host.run(f"systemctl is-active --quiet {unit}").rc == 0
                         and main_pid(host, unit) not in (0, old)):
             problems.append(f"{unit}: {host.run(f'systemctl is-active {unit}').stdout.strip()} after kill -9")
             continue
