@@ -30,7 +30,8 @@ fi
 build_user=${DJBAKE_BUILD_USER:-${SUDO_USER:-}}
 if [ -n "$build_user" ] && [ "$build_user" != root ] && getent passwd "$build_user" >/dev/null; then
     home=$(getent passwd "$build_user" | cut -d: -f6)
-    passwd --lock "$build_user" >/dev/null
+    # Locked with no hash left ('!'): `passwd --lock` would keep the hash behind a '!'.
+    usermod -p '!' "$build_user"
     rm -f "$home/.ssh/authorized_keys" "$home/.bash_history" "$home/.python_history" "$home/.lesshst"
     echo "$build_user" >/etc/djbake/remove-build-user
     log "build user $build_user locked; deleted at first boot"
@@ -60,9 +61,15 @@ truncate -s 0 /etc/machine-id
 apt-get -q clean
 rm -f "$APT_PROXY_CONF"
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+# Dumps of the build's database (djbake-backup), if any were made: per-VM data.
+rm -rf /var/backups/djbake
 rm -rf /var/tmp/djbake-* /srv/app/src.previous /srv/app/src.new /var/cache/djbake/uv
 find /srv/app /root -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
 if systemd_running; then
+    # Services that write their log when they stop would write it again after
+    # the truncation below, at the build VM's shutdown (fail2ban's "Exiting",
+    # unattended-upgrades-shutdown): stopped now, they log before it.
+    systemctl stop fail2ban.service unattended-upgrades.service 2>/dev/null || true
     journalctl --rotate >/dev/null 2>&1 || true
     journalctl --vacuum-time=1s >/dev/null 2>&1 || true
 fi

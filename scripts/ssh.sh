@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# sshd hardening: no root login, no passwords; host keys generated per VM.
+# sshd hardening: no root login, no passwords, strong algorithms only, the
+# login banner (/etc/issue.net, written by harden.sh); host keys generated per VM.
 # Inputs: none.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -7,6 +8,12 @@ set -euo pipefail
 
 apt_install openssh-server
 put ssh/10-djbake.conf /etc/ssh/sshd_config.d/10-djbake.conf 0644
+# Post-quantum ML-KEM first where this OpenSSH has it (9.9 and later); the
+# file's list is the one every supported release knows. (grep reads it all:
+# under pipefail an early exit would fail ssh with SIGPIPE.)
+if ssh -Q kex | grep -x mlkem768x25519-sha256 >/dev/null; then
+    sed -i 's/^KexAlgorithms /&mlkem768x25519-sha256,/' /etc/ssh/sshd_config.d/10-djbake.conf
+fi
 grep -Eq '^Include /etc/ssh/sshd_config.d/\*\.conf' /etc/ssh/sshd_config \
     || die "sshd_config does not include sshd_config.d: the hardening would be ignored"
 put systemd/djbake-ssh-hostkeys.service /etc/systemd/system/djbake-ssh-hostkeys.service 0644

@@ -41,10 +41,13 @@ SCRIPTS: tuple[Script, ...] = (
     Script("nginx.sh", "nginx in front of gunicorn", lambda s: s.stack.nginx),
     Script("certbot.sh", "certbot with the nginx plugin", lambda s: s.stack.certbot and s.stack.nginx),
     Script("firewall.sh", "nftables: 22, 80, 443 only"),
+    Script("harden.sh", "kernel/network parameters, module blacklist, no core dumps, banner, umask, journal cap, restart policies"),
     Script("ssh.sh", "sshd hardening"),
     Script("fail2ban.sh", "fail2ban with the systemd backend"),
     Script("upgrades.sh", "unattended security upgrades"),
     Script("firstboot.sh", "per-VM secrets, swap and database at first boot"),
+    Script("backup.sh", "daily database dumps with retention; djbake-backup now|list|restore",
+           lambda s: s.stack.database == "postgresql"),
 )
 # Runs first in every Packer run (each layer), before SCRIPTS.
 INPUTS = Script("inputs.sh", "record the build's inputs in /etc/djbake/build.env for the suite")

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from builder import secretscan
+from builder import hardening, secretscan
 
 SEARCH_DIRS = "/etc /root /home /srv /opt /tmp /var/tmp /var/log /var/lib/cloud /var/backups /usr/local"
 # Per-VM secrets, made at first boot: expected after a boot, never in the image.
@@ -80,9 +80,19 @@ def test_sealed_identity_removed(host):
 
 
 @pytest.mark.sealed
+def test_sealed_no_password_hashes(host):
+    """Marketplaces refuse an image in which any user has a password (a '!'-locked hash included)."""
+    with host.sudo():
+        problems = hardening.shadow_problems(host.check_output("cat /etc/shadow"))
+    assert not problems, problems
+
+
+@pytest.mark.sealed
 def test_sealed_no_ssh_access_or_history(host):
     with host.sudo():
-        keys = host.run("find /root /home -name authorized_keys -size +0 2>/dev/null").stdout.split()
+        # Anywhere on the root file system, not only in home directories (a service's home, /etc/ssh).
+        keys = host.run(r"find / -xdev \( -name authorized_keys -o -name authorized_keys2 \) -size +0 "
+                        "2>/dev/null").stdout.split()
         hist = host.run("find /root /home -name '.*_history' -size +0 2>/dev/null").stdout.split()
     assert not keys, f"authorized_keys left: {keys}"
     assert not hist, f"shell history left: {hist}"
@@ -110,3 +120,23 @@ def test_no_build_leftovers(host):
     if host.file("/var/lib/djbake/firstboot.done").exists:
         return  # a booted VM compiles its own code
     assert not caches, f"bytecode of the build left: {caches}"
+
+
+@pytest.mark.gate
+@pytest.mark.fresh_boot
+@pytest.mark.sealed
+def test_firewall_enabled_for_every_boot(host):
+    """nftables loads the image's ruleset at boot (also readable without booting: the sealed disk)."""
+    assert host.run("systemctl is-enabled nftables.service").stdout.strip() == "enabled"
+    rules = host.file("/etc/nftables.conf").content_string
+    assert "hook input" in rules and "policy drop" in rules, "no input chain that drops by default"
+
+
+@pytest.mark.gate
+@pytest.mark.fresh_boot
+@pytest.mark.sealed
+@pytest.mark.kernel
+def test_cloud_init_present_on_vm_images(host):
+    """Clouds hand a VM its users, keys and user-data through cloud-init (a container has none)."""
+    version = host.run("cloud-init --version")
+    assert version.rc == 0, f"cloud-init is not installed: {version.stderr.strip()}"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Host hardening beyond each service's own script (docs/security.md):
+# kernel and network parameters, unused kernel modules refused, no core
+# dumps, a login banner, umask 027 for login shells, a capped journal, and
+# restart-on-failure for the services whose distribution units do not
+# restart. Runs in the image layer, after the services are installed: the
+# restart drop-ins go here rather than into postgresql.sh/redis.sh so that
+# the cached stack layer (builder/bake/layers.py) stays valid.
+# Inputs: none.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# kmod gives modprobe, which reads the blacklist; the base may lack it (docker).
+apt_install kmod procps
+
+put sysctl/90-djbake-hardening.conf /etc/sysctl.d/90-djbake-hardening.conf 0644
+put modprobe/djbake-blacklist.conf /etc/modprobe.d/djbake-blacklist.conf 0644
+# A container shares its host's kernel: systemd-sysctl skips it there
+# (/proc/sys is read-only) and it applies at the VM's next boot. In a VM,
+# now, so the in-build gate sees the values.
+if ! in_container && systemd_running; then
+    systemctl restart systemd-sysctl.service
+fi
+
+# Core dumps: none from services (systemd), none from login sessions
+# (pam_limits), nothing kept where systemd-coredump is installed.
+put limits/90-djbake-nocore.conf /etc/security/limits.d/90-djbake-nocore.conf 0644
+put systemd/system-nocore.conf /etc/systemd/system.conf.d/90-djbake-nocore.conf 0644
+put systemd/coredump-off.conf /etc/systemd/coredump.conf.d/90-djbake.conf 0644
+
+# The login banner, for the console (issue) and SSH (issue.net, sshd's Banner).
+put login/issue /etc/issue 0644
+put login/issue /etc/issue.net 0644
+put login/umask.sh /etc/profile.d/djbake-umask.sh 0644
+
+# The journal: capped, so a busy site cannot fill the disk with it.
+put systemd/journald-cap.conf /etc/systemd/journald.conf.d/90-djbake.conf 0644
+
+# Come back after a crash: gunicorn.service restarts by its own unit; the
+# distributions' nginx, PostgreSQL (one unit per cluster) and Redis units
+# do not (Redis does on Debian; the drop-in makes it the same everywhere).
+for unit in nginx.service postgresql@.service redis-server.service; do
+    dropin=/etc/systemd/system/$unit.d/90-djbake-restart.conf
+    if [ -n "$(systemctl list-unit-files --no-legend "$unit" 2>/dev/null)" ]; then
+        put systemd/restart-on-failure.conf "$dropin" 0644
+    else
+        rm -f "$dropin"
+    fi
+done
+
+if systemd_running; then
+    # New manager defaults (DefaultLimitCORE) need a re-exec; the journal cap a restart.
+    systemctl daemon-reexec
+    systemctl restart systemd-journald.service
+fi

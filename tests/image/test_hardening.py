@@ -1,0 +1,90 @@
+"""Host hardening (scripts/harden.sh, scripts/ssh.sh): kernel and network parameters, unused
+modules refused, no core dumps, strong SSH, banner, umask, capped journal, restart policies.
+Expectations and parsers: builder/hardening.py."""
+import contextlib
+
+import pytest
+
+from builder import hardening
+
+pytestmark = [pytest.mark.gate, pytest.mark.fresh_boot]
+
+
+def cat_config(host, what: str) -> str:
+    with host.sudo():
+        return host.check_output(f"systemd-analyze cat-config {what}")
+
+
+def test_sysctl_hardening_configured(host):
+    """What systemd-sysctl applies at boot: every sysctl.d file in its order, the last value wins
+    (a later drop-in that turns a setting back is caught here, also in a container)."""
+    problems = hardening.sysctl_problems(hardening.effective_settings(cat_config(host, "sysctl.d")))
+    assert not problems, problems
+
+
+@pytest.mark.kernel
+def test_sysctl_hardening_applied(host):
+    """The running kernel's values (a VM: a container shares its host's kernel)."""
+    with host.sudo():
+        values = {key: host.run(f"cat /proc/sys/{key.replace('.', '/')}").stdout.strip()
+                  for key in hardening.SYSCTL}
+    problems = hardening.sysctl_problems(values)
+    assert not problems, problems
+
+
+def test_unused_modules_refused(host):
+    """modprobe (dry run) would run /bin/false instead of loading each one."""
+    problems = []
+    for module in hardening.UNUSED_MODULES:
+        out = host.run(f"modprobe -n -v {module}")
+        if "install /bin/false" not in out.stdout:
+            problems.append(f"{module}: {out.stdout.strip() or out.stderr.strip()}")
+    assert not problems, problems
+
+
+def test_no_core_dumps(host, in_container):
+    with host.sudo():
+        service = host.check_output("systemd-run --wait --pipe --quiet sh -c 'ulimit -Hc'")
+    assert service == "0", f"hard core limit of a service (systemd's DefaultLimitCORE): {service}"
+    storage = hardening.ini_value(cat_config(host, "systemd/coredump.conf"), "Storage")
+    assert storage == "none", f"systemd-coredump Storage={storage}"
+    # PAM sessions (pam_limits), started from an unlimited parent so that the limit is theirs.
+    # Not through sudo where the suite is root already (docker): sudo drops its own hard limit to 0.
+    sessions, sudo = {}, host.user().uid != 0
+    for user in ("root", "nobody"):
+        cmd = f"prlimit --core=unlimited:unlimited runuser -l {user} -s /bin/sh -c 'ulimit -Hc' 2>/dev/null"
+        with host.sudo() if sudo else contextlib.nullcontext():
+            out = host.run(cmd)
+        if out.rc != 0 and sudo and in_container:
+            pytest.skip("a container without CAP_SYS_RESOURCE cannot raise sudo's limit to start a session from")
+        sessions[user] = out.stdout.strip()
+    assert sessions == {"root": "0", "nobody": "0"}, f"hard core limit of login sessions: {sessions}"
+
+
+def test_sshd_strong_algorithms_and_limits(host):
+    with host.sudo():
+        out = host.check_output("sshd -T")
+    cfg = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    assert not hardening.sshd_problems(cfg), hardening.sshd_problems(cfg)
+    banner = host.file(cfg["banner"])
+    assert banner.exists and "Authorized" in banner.content_string, f"banner {cfg['banner']}"
+
+
+def test_login_shells_umask_027_services_022(host):
+    with host.sudo():
+        login = host.check_output("runuser -l root -s /bin/bash -c umask")
+        service = host.check_output("systemd-run --wait --pipe --quiet sh -c umask")
+    assert login == "0027", f"login shell umask {login}"
+    assert service == "0022", f"service umask {service}: the app's files would change mode"
+
+
+def test_journal_capped(host):
+    cap = hardening.ini_value(cat_config(host, "systemd/journald.conf"), "SystemMaxUse")
+    assert cap and hardening.size_bytes(cap) <= 1 << 30, f"SystemMaxUse={cap}"
+
+
+def test_app_logs_rotated(host):
+    with host.sudo():
+        out = host.run("logrotate --debug /etc/logrotate.conf")
+    assert "/var/log/django/*.log" in out.stdout + out.stderr, "no logrotate rule reads /var/log/django"
+    assert host.service("logrotate.timer").is_enabled

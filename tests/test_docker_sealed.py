@@ -1,0 +1,95 @@
+"""The sealed docker artifact itself, read without starting anything, and what its verification ran.
+
+The committed image's file system is exported (`docker export` of a created, never started
+container) and read as a tar stream on the runner: no user with a password hash, no
+authorized_keys, no private key, no shell history, no non-empty log. This is independent of the
+image suite's `sealed` run (testinfra in a container without init, builder/providers/docker.py),
+whose junit results are checked here too, with the fresh boots' restart-after-kill -9 and
+backup-restore round trip (tests/image/test_resilience.py, test_backup.py).
+
+The image is the docker loop's (tests/test_docker_loop.py `built_image`): built once, or reused
+with DJBAKE_TEST_DOCKER_BUILD=OUT:LOG.
+"""
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from builder import hardening
+from tests.test_docker_loop import built_id, built_image, engine  # noqa: F401 - fixtures, shared
+
+pytestmark = pytest.mark.docker
+
+# Where a key or a secret would be left by a build (system packages' own files are under /usr).
+KEY_DIRS = ("etc/", "root/", "home/", "srv/", "var/lib/", "var/backups/", "opt/", "tmp/", "var/tmp/")
+HISTORY = (".bash_history", ".python_history", ".psql_history", ".mysql_history", ".lesshst", ".viminfo")
+
+
+def scan_export(image: str) -> dict[str, list[str]]:
+    """Read the exported file system of `image` once; return what marketplace checks would flag."""
+    cid = subprocess.run(["docker", "create", image, "true"], capture_output=True, text=True, check=True).stdout.strip()
+    found: dict[str, list[str]] = {"shadow": [], "authorized_keys": [], "private_keys": [], "history": [], "logs": []}
+    try:
+        with subprocess.Popen(["docker", "export", cid], stdout=subprocess.PIPE) as proc:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                for member in tar:
+                    if not member.isfile():
+                        continue
+                    name, base = member.name.lstrip("./"), member.name.rsplit("/", 1)[-1]
+                    if name == "etc/shadow":
+                        found["shadow"] = hardening.shadow_problems(tar.extractfile(member).read().decode())
+                    elif base in ("authorized_keys", "authorized_keys2") and member.size:
+                        found["authorized_keys"].append(name)
+                    elif base in HISTORY and member.size:
+                        found["history"].append(name)
+                    elif name.startswith("var/log/") and member.size:
+                        found["logs"].append(name)
+                    elif (name.startswith(KEY_DIRS) and 0 < member.size < (1 << 20)
+                          and b"PRIVATE KEY-----" in tar.extractfile(member).read()):
+                        found["private_keys"].append(name)
+            assert proc.wait() == 0, "docker export failed"
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
+    return found
+
+
+def test_sealed_artifact_is_marketplace_clean(built_image):  # noqa: F811 - the shared fixture
+    proc, build_dir = built_image
+    if proc.returncode != 0:
+        pytest.skip("the image did not build")
+    found = scan_export(built_id(build_dir))
+    assert found == {k: [] for k in found}, {k: v[:10] for k, v in found.items() if v}
+
+
+def junit_cases(path) -> dict[str, str]:
+    """test name (without the host parameter) -> passed | failed | skipped."""
+    cases = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        state = "passed"
+        for child in case:
+            if child.tag in ("failure", "error"):
+                state = "failed"
+            elif child.tag == "skipped":
+                state = "skipped"
+        cases[case.get("name").split("[", 1)[0]] = state
+    return cases
+
+
+def test_verification_ran_the_hygiene_and_restart_checks(built_image):  # noqa: F811
+    proc, build_dir = built_image
+    if proc.returncode != 0:
+        pytest.skip("the image did not build")
+    sealed = junit_cases(build_dir / "verify" / "sealed.junit.xml")
+    for name in ("test_sealed_no_password_hashes", "test_sealed_no_ssh_access_or_history",
+                 "test_sealed_logs_and_apt_lists_empty", "test_firewall_enabled_for_every_boot"):
+        assert sealed.get(name) == "passed", (name, sealed.get(name))
+    for boot in ("fresh-boot-a", "fresh-boot-b"):
+        cases = junit_cases(build_dir / "verify" / f"{boot}.junit.xml")
+        for name in ("test_services_come_back_after_kill_9", "test_restart_policies", "test_no_failed_units",
+                     "test_sysctl_hardening_configured", "test_unused_modules_refused", "test_no_core_dumps",
+                     "test_sshd_strong_algorithms_and_limits", "test_journal_capped", "test_backup_timer_enabled",
+                     "test_backup_restore_round_trip", "test_backup_retention_keeps_the_newest"):
+            assert cases.get(name) == "passed", (boot, name, cases.get(name))
