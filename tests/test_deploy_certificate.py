@@ -162,3 +162,13 @@ def test_domain_gets_a_certificate_from_acme_before_going_live(box, acme):  # no
     code, out = sh(box, "curl", "-sS", "-m", "30", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                    "--resolve", f"{DOMAIN}:80:127.0.0.1", f"http://{DOMAIN}/")
     assert code == 0 and out.split()[0] in {"301", "302"} and out.split()[1].startswith(f"https://{DOMAIN}/"), out
+
+    # The next deploy keeps the certificate (certbot.timer renews it) and goes live behind it.
+    put(box, "/root/src", {"twelve-tls2.tar.gz": project_tarball("tls2")})
+    code, out = sh(box, DEPLOY, "--source", "/root/src/twelve-tls2.tar.gz", "--domain", DOMAIN,
+                   env={"DJBAKE_ACME_SERVER": acme["directory"]})
+    assert code == 0, out[-4000:]
+    code, out = sh(box, "curl", "-sS", "-m", "30", "--cacert", "/root/acme/root.pem", "--resolve",
+                   f"{DOMAIN}:443:127.0.0.1", f"https://{DOMAIN}/")
+    assert code == 0 and out.startswith("twelve-factor tls2:"), out[:500]
+    assert (d / "pebble.log").read_text().count("Issued certificate") == 1, "a second certificate was ordered"
