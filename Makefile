@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian/Ubuntu packages djbake uses on the host.
 APT_PACKAGES := packer qemu-system-x86 qemu-utils mmdebstrap docker.io shellcheck \
 	genisoimage xorriso openssh-client python3-venv curl git lynis apt-cacher-ng iproute2 \
-	postgresql
+	postgresql pebble
 
 .PHONY: help deps apt-cache image render validate verify images latest launch bench test test-fast test-matrix lint clean
 
