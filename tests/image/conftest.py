@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shlex
+import time
 
 import pytest
 
@@ -183,6 +184,17 @@ class Response:
 @pytest.fixture(scope="module")
 def http(host) -> Http:
     return Http(host)
+
+
+def wait_for(predicate, seconds: float = 90) -> bool:
+    """Poll predicate every 2 s until it holds or seconds pass: a service restarted by a check
+    (kill -9, a restore) takes its start-up time, minutes under emulation on a busy host."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(2)
+    return False
 
 
 def sha256(text: str) -> str:

@@ -2,6 +2,8 @@
 that brings the data back."""
 import pytest
 
+from conftest import wait_for
+
 pytestmark = pytest.mark.fresh_boot
 
 DUMPS = "/var/backups/djbake"
@@ -40,7 +42,8 @@ def test_backup_restore_round_trip(host, local_db, http):
         owner = psql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'djbake_backup_probe'")
         assert owner == "django", f"restored table owned by {owner}: the app could not write it"
         assert host.service("gunicorn.socket").is_running
-        assert http.get("/").status == 200
+        # The restore stopped gunicorn and started it again: it answers once it has started.
+        assert wait_for(lambda: http.get("/").status == 200, 120), "the site did not answer after the restore"
         with host.sudo():
             bad = host.run(f"djbake-backup restore {DUMPS}/no-such.dump")
         assert bad.rc == 2 and "no such dump" in bad.stderr, bad.stderr

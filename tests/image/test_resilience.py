@@ -1,7 +1,7 @@
 """It keeps serving: services restart by themselves after a crash (kill -9)."""
-import time
-
 import pytest
+
+from conftest import wait_for
 
 
 def restartable_units(host, facts) -> list[str]:
@@ -30,15 +30,6 @@ def test_restart_policies(host, facts):
 
 def main_pid(host, unit: str) -> int:
     return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
-
-
-def wait_for(predicate, seconds: float = 90) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(2)
-    return False
 
 
 @pytest.mark.fresh_boot
