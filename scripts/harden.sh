@@ -14,7 +14,11 @@ set -euo pipefail
 # kmod gives modprobe, which reads the blacklist; the base may lack it (docker).
 apt_install kmod procps
 
-put sysctl/90-djbake-hardening.conf /etc/sysctl.d/90-djbake-hardening.conf 0644
+# Named to sort last: systemd-sysctl applies every sysctl.d file in name order
+# across directories, and Debian 12 / Ubuntu 22.04-24.04 ship
+# 99-protect-links.conf (fs.protected_fifos = 1), which a 90-* file lost to.
+rm -f /etc/sysctl.d/90-djbake-hardening.conf
+put sysctl/99-zz-djbake-hardening.conf /etc/sysctl.d/99-zz-djbake-hardening.conf 0644
 put modprobe/djbake-blacklist.conf /etc/modprobe.d/djbake-blacklist.conf 0644
 # A container shares its host's kernel: systemd-sysctl skips it there
 # (/proc/sys is read-only) and it applies at the VM's next boot. In a VM,

@@ -16,13 +16,13 @@ def cat_config(*files) -> str:
 
 
 def test_the_images_sysctl_file_passes():
-    text = (FILES / "sysctl" / "90-djbake-hardening.conf").read_text()
+    text = (FILES / "sysctl" / "99-zz-djbake-hardening.conf").read_text()
     assert hardening.sysctl_problems(hardening.effective_settings(cat_config(text))) == []
 
 
 def test_sysctl_fails_when_missing_or_turned_back_later():
     assert len(hardening.sysctl_problems({})) == len(hardening.SYSCTL)
-    ours = (FILES / "sysctl" / "90-djbake-hardening.conf").read_text()
+    ours = (FILES / "sysctl" / "99-zz-djbake-hardening.conf").read_text()
     later = "net.ipv4.conf.all.accept_redirects = 1\n-kernel/dmesg_restrict=0\n"
     problems = hardening.sysctl_problems(hardening.effective_settings(cat_config(ours, later)))
     assert problems == ["net.ipv4.conf.all.accept_redirects = 1, want 0", "kernel.dmesg_restrict = 0, want 1"]
@@ -68,3 +68,13 @@ def test_login_umask_file_is_valid_shell_setting_027():
     out = subprocess.run(["sh", "-c", f". {FILES / 'login' / 'umask.sh'}; umask"], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "0027"
+
+
+def test_the_sysctl_file_sorts_after_the_distributions_own():
+    """systemd-sysctl applies sysctl.d files in name order across /etc and /usr/lib: ours must come last.
+    The names are those of our bases (Debian 12/13, Ubuntu 22.04-26.04), read from their images."""
+    ours = next((FILES / "sysctl").glob("*.conf")).name
+    vendor = ["10-coredump-debian.conf", "10-kernel-hardening.conf", "10-network-security.conf", "50-default.conf",
+              "50-pid-max.conf", "55-kernel-hardening.conf", "55-network-security.conf", "99-protect-links.conf",
+              "99-sysctl.conf"]
+    assert sorted([*vendor, ours])[-1] == ours

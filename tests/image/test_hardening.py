@@ -42,7 +42,7 @@ def test_unused_modules_refused(host):
     assert not problems, problems
 
 
-def test_no_core_dumps(host, in_container):
+def test_no_core_dumps(host):
     with host.sudo():
         service = host.check_output("systemd-run --wait --pipe --quiet sh -c 'ulimit -Hc'")
     assert service == "0", f"hard core limit of a service (systemd's DefaultLimitCORE): {service}"
@@ -52,11 +52,13 @@ def test_no_core_dumps(host, in_container):
     # Not through sudo where the suite is root already (docker): sudo drops its own hard limit to 0.
     sessions, sudo = {}, host.user().uid != 0
     for user in ("root", "nobody"):
-        cmd = f"prlimit --core=unlimited:unlimited runuser -l {user} -s /bin/sh -c 'ulimit -Hc' 2>/dev/null"
+        cmd = f"prlimit --core=unlimited:unlimited runuser -l {user} -s /bin/sh -c 'ulimit -Hc'"
         with host.sudo() if sudo else contextlib.nullcontext():
             out = host.run(cmd)
-        if out.rc != 0 and sudo and in_container:
-            pytest.skip("a container without CAP_SYS_RESOURCE cannot raise sudo's limit to start a session from")
+        # A container without CAP_SYS_RESOURCE (the docker loop, the cloud stand-ins) cannot raise the
+        # limit to start a session from; a VM's root can, so there the check always runs.
+        if out.rc != 0 and "prlimit" in out.stderr and "Operation not permitted" in out.stderr:
+            pytest.skip(f"cannot start a session from an unlimited parent here: {out.stderr.strip()[:120]}")
         sessions[user] = out.stdout.strip()
     assert sessions == {"root": "0", "nobody": "0"}, f"hard core limit of login sessions: {sessions}"
 
