@@ -1,8 +1,10 @@
-"""Shared fixtures: the catalog backends every catalog test runs against."""
+"""Shared fixtures: the catalog backends every catalog test runs against, and the docker engine and
+the default docker image every docker module uses (built once per session: tests/docker_build.py)."""
 from __future__ import annotations
 
 import pytest
 
+from tests import docker_build
 from tests.pg_cluster import Cluster
 
 
@@ -12,6 +14,18 @@ def pg_cluster():
     cluster = Cluster().start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The local docker engine, started if it is not running (skips without docker.io)."""
+    return docker_build.engine()
+
+
+@pytest.fixture(scope="session")
+def built_image(engine, tmp_path_factory):
+    """(the `djbake image -p docker` run, its build directory) for the default spec: one build per session."""
+    return docker_build.build_default(tmp_path_factory.mktemp("docker-build"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

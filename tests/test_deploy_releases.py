@@ -16,7 +16,7 @@ unreachable index are diagnosed as such (the compile failure is
 test_docker_loop.py's build-tools case).
 
 The image: the default spec built here (`djbake image -p docker`), or one
-built before (DJBAKE_TEST_DOCKER_BUILD, see test_docker_loop.reused_build).
+built before (DJBAKE_TEST_DOCKER_BUILD, see tests/docker_build.py).
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ import base64
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -35,6 +34,7 @@ import yaml
 
 from builder.docker import launch as docker_launch
 from builder.paths import ROOT
+from tests.docker_build import built_id
 
 pytestmark = pytest.mark.docker
 
@@ -45,21 +45,11 @@ SECRET = "key-test-5b1c0a9e7d"  # the project's mail key: must never be printed
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory):
-    """The default spec's docker image: built here, or reused (DJBAKE_TEST_DOCKER_BUILD, test_docker_loop.py)."""
-    from tests.test_docker_loop import built_id, reused_build
-
-    if shutil.which("dockerd") is None:
-        pytest.skip("docker.io is not installed (apt-get install docker.io)")
-    subprocess.run(["bash", str(ROOT / "scripts" / "host" / "start-dockerd.sh")], check=True)
-    reused = reused_build()
-    if reused:
-        return built_id(reused[1])
-    out = tmp_path_factory.mktemp("docker-build")
-    proc = subprocess.run([sys.executable, "-m", "builder", "image", "-p", "docker", "--out", str(out), "--plain"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=3600)
+def image(built_image):
+    """The default spec's docker image: the session's build (tests/conftest.py), or one reused."""
+    proc, build_dir = built_image
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return built_id(out / "django-web" / "docker")
+    return built_id(build_dir)
 
 
 USER_DATA = f"""#cloud-config

@@ -22,11 +22,12 @@
   user-data examples do: `/` and the admin login answer 200 through nginx.
 
 Builds are the slow part (~3 min each on 2 cores): the default image is
-built once per module, and the app image is built on top of it (docker
+built once per session (tests/conftest.py `built_image`, shared with the
+other docker modules), and the app image is built on top of it (docker
 `source_image`): the same idempotent scripts run again, now with the app.
 
-dockerd is started here (scripts/host/start-dockerd.sh, idempotent); the
-tests skip only when docker.io is not installed.
+dockerd is started by the `engine` fixture (scripts/host/start-dockerd.sh,
+idempotent); the tests skip only when docker.io is not installed.
 """
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ import functools
 import hashlib
 import http.server
 import io
-import json
 import os
 import re
 import shutil
@@ -56,6 +56,7 @@ from builder import tables
 from builder.docker import base_image as docker_base
 from builder.paths import ROOT
 from tests import wagtail_site
+from tests.docker_build import built_id
 
 pytestmark = pytest.mark.docker
 
@@ -64,49 +65,9 @@ SAMPLE = ROOT / "tests" / "sample_project"
 EXAMPLES = ROOT / "examples" / "user-data"
 
 
-@pytest.fixture(scope="module")
-def engine():
-    if shutil.which("dockerd") is None:
-        pytest.skip("docker.io is not installed (apt-get install docker.io)")
-    subprocess.run(["bash", str(ROOT / "scripts" / "host" / "start-dockerd.sh")], check=True)
-    import docker
-
-    return docker.from_env()
-
-
 def djbake(*args, timeout=3600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "builder", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def built_image(engine, tmp_path_factory):
-    reused = reused_build()
-    if reused:
-        return reused
-    out = tmp_path_factory.mktemp("docker-build")
-    started = time.monotonic()
-    proc = djbake("image", "-p", "docker", "--out", str(out), "--plain")
-    seconds = time.monotonic() - started
-    print(f"djbake image -p docker: exit {proc.returncode} in {seconds:.0f} s")
-    return proc, out / "django-web" / "docker"
-
-
-def reused_build() -> tuple[subprocess.CompletedProcess, Path] | None:
-    """DJBAKE_TEST_DOCKER_BUILD=OUT:LOG: a `djbake image -p docker --out OUT` run before (LOG: its
-    output), used instead of building again - one build shared by the docker test modules."""
-    value = os.environ.get("DJBAKE_TEST_DOCKER_BUILD")
-    if not value:
-        return None
-    out, log = value.split(":", 1)
-    return subprocess.CompletedProcess([], 0, Path(log).read_text(), ""), Path(out) / "django-web" / "docker"
-
-
-def built_id(build_dir: Path) -> str:
-    """The image id the last build of build_dir committed (its manifest's artifact)."""
-    manifest = json.loads((build_dir / "manifest.json").read_text())
-    run = [b for b in manifest["builds"] if b["packer_run_uuid"] == manifest["last_run_uuid"]]
-    return run[-1]["artifact_id"]
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ image suite's `sealed` run (testinfra in a container without init, builder/provi
 whose junit results are checked here too, with the fresh boots' restart-after-kill -9 and
 backup-restore round trip (tests/image/test_resilience.py, test_backup.py).
 
-The image is the docker loop's (tests/test_docker_loop.py `built_image`): built once, or reused
-with DJBAKE_TEST_DOCKER_BUILD=OUT:LOG.
+The image is the session's default docker build (tests/conftest.py `built_image`): built once,
+or reused with DJBAKE_TEST_DOCKER_BUILD=OUT:LOG.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from builder import hardening
-from tests.test_docker_loop import built_id, built_image, engine  # noqa: F401 - fixtures, shared
+from tests.docker_build import built_id
 
 pytestmark = pytest.mark.docker
 
@@ -56,7 +56,7 @@ def scan_export(image: str) -> dict[str, list[str]]:
     return found
 
 
-def test_sealed_artifact_is_marketplace_clean(built_image):  # noqa: F811 - the shared fixture
+def test_sealed_artifact_is_marketplace_clean(built_image):
     proc, build_dir = built_image
     if proc.returncode != 0:
         pytest.skip("the image did not build")
@@ -78,7 +78,7 @@ def junit_cases(path) -> dict[str, str]:
     return cases
 
 
-def test_verification_ran_the_hygiene_and_restart_checks(built_image):  # noqa: F811
+def test_verification_ran_the_hygiene_and_restart_checks(built_image):
     proc, build_dir = built_image
     if proc.returncode != 0:
         pytest.skip("the image did not build")
