@@ -5,21 +5,27 @@ container) and read as a tar stream on the runner: no user with a password hash,
 authorized_keys, no private key, no shell history, no non-empty log. This is independent of the
 image suite's `sealed` run (testinfra in a container without init, builder/providers/docker.py),
 whose junit results are checked here too, with the fresh boots' restart-after-kill -9 and
-backup-restore round trip (tests/image/test_resilience.py, test_backup.py).
+backup-restore round trip (tests/image/test_resilience.py, test_backup.py). The build's bill of
+materials is compared with the packages the image really holds.
 
 The image is the session's default docker build (tests/conftest.py `built_image`): built once,
 or reused with DJBAKE_TEST_DOCKER_BUILD=OUT:LOG.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import tarfile
 import xml.etree.ElementTree as ET
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 from builder import hardening
-from tests.docker_build import built_id
+from builder.bake import sbom
+from builder.catalog import store as catalog
+from tests.docker_build import built_id, reused_build
 
 pytestmark = pytest.mark.docker
 
@@ -93,3 +99,25 @@ def test_verification_ran_the_hygiene_and_restart_checks(built_image):
                      "test_sshd_strong_algorithms_and_limits", "test_journal_capped", "test_backup_timer_enabled",
                      "test_backup_restore_round_trip", "test_backup_retention_keeps_the_newest"):
             assert cases.get(name) == "passed", (boot, name, cases.get(name))
+
+
+def test_bill_of_materials_lists_what_the_image_holds(built_image):
+    """The gate's SBOM (builder/bake/sbom.py) against the sealed image itself, read independently."""
+    proc, build_dir = built_image
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    text = (build_dir / sbom.FILE).read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    doc = json.loads(text)
+    listed = {c["name"] for c in doc["components"] if c["purl"].startswith("pkg:deb/")}
+    wheels = {c["name"].lower() for c in doc["components"] if c["purl"].startswith("pkg:pypi/")}
+    installed = subprocess.run(["docker", "run", "--rm", "--entrypoint", "dpkg-query", built_id(build_dir), "-W",
+                                "-f", "${db:Status-Abbrev} ${Package}\\n"], capture_output=True, text=True, check=True)
+    assert listed == {line.split()[1] for line in installed.stdout.splitlines() if line.startswith("ii")}
+    assert {"nginx", "postgresql", "python3", "openssh-server"} <= listed
+    assert {"django", "gunicorn"} <= wheels
+    # recorded with the entry: the summary in extra, the document itself by its sha256
+    if reused_build() is None:   # a reused build was recorded in whatever catalog made it
+        (entry,) = [e for e in catalog.Catalog().query(provider="docker", state=None)
+                    if e.artifact == built_id(build_dir)]
+        assert entry.extra["sbom"]["components"] == len(doc["components"])
+        assert catalog.Catalog().sbom(entry.extra["sbom"]["sha256"]) == text

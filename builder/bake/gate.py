@@ -9,6 +9,9 @@ tests/image/ against the build VM (paramiko, with the build key; sudo when
 the build user is not root) or the build container (docker backend),
 writes `gate.junit.xml` and `gate.log` into DIR, and exits 1 naming every
 failed check: a failed check fails the Packer build, so no image exists.
+When every check passed it reads the target's package lists through the same
+connection into DIR/packages.json: the image's bill of materials
+(builder/bake/sbom.py).
 
 `run_suite()` is the same runner for other phases: builder/qemu/fresh_boot.py calls
 it on a freshly booted VM (`fresh_boot=True`), the docker provider on a
@@ -25,6 +28,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.bake import sbom
 from builder.errors import BuildFailed, UserError
 from builder.paths import ROOT
 
@@ -214,6 +218,25 @@ def _key_file(args, stack: list) -> str | None:
     return path
 
 
+def _record_packages(target: Target, log_dir: Path) -> None:
+    """The bill of materials' raw lists (sbom.record), read through the suite's own transport."""
+    import testinfra   # loads pytest's plugin machinery: only here, not for every `djbake` command
+
+    host = testinfra.get_host(target.hosts_arg(), sudo=target.needs_sudo)
+
+    def run(command: str) -> str:
+        out = host.run(command)
+        if out.rc != 0:
+            raise sbom.SbomError(f"`{command.split()[0]}` exited {out.rc}: {out.stderr.strip()[:200]}")
+        return out.stdout
+
+    try:
+        path = sbom.record(run, log_dir)
+    except sbom.SbomError as e:
+        raise BuildFailed(f"in-build gate: the package lists for the bill of materials: {e}") from None
+    print(f"djbake gate: package lists for the bill of materials in {path}")
+
+
 def cmd_gate(args) -> int:
     if bool(args.container) == bool(args.host):
         raise UserError("give either --container ID or --host H (with --port, --user)")
@@ -225,6 +248,8 @@ def cmd_gate(args) -> int:
             target = Target(host=args.host, port=args.port, user=args.user, key_file=_key_file(args, cleanup))
         print(f"djbake gate: testing {target.describe()} ({args.provider}) ...", flush=True)
         result = run_suite(target, args.markers, log_dir=args.log_dir, name="gate")
+        if result.ok:
+            _record_packages(target, Path(args.log_dir))
     finally:
         for path in cleanup:
             Path(path).unlink(missing_ok=True)

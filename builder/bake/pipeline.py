@@ -33,6 +33,7 @@ from builder.bake import (
     layers,
     provenance,
     render,
+    sbom,
     runner,
     template,
     wheelhouse,
@@ -83,6 +84,9 @@ def render_step(job: Job) -> template.Rendered:
     for stale in (rendered.directory / "output", rendered.directory / template.LAYER_DIR / "output"):
         if stale.is_dir():
             safe_paths.remove(stale, rendered.directory, owner=rendered.directory)
+    # An earlier build's package lists must never become this build's bill of materials.
+    for stale in (sbom.PACKAGES, sbom.FILE):
+        (rendered.directory / stale).unlink(missing_ok=True)
     return rendered
 
 
@@ -189,10 +193,22 @@ def _sha256(artifact: str) -> str | None:
     return sha256_file(path) if path.is_file() else None
 
 
+def bill_of_materials(job: Job) -> str | None:
+    """The CycloneDX document of the gate's package lists (sbom.py), written to the build directory too."""
+    spec, ctx = job.spec, job.ctx
+    document = sbom.from_packages(ctx.build_dir / sbom.PACKAGES, image=spec.name,
+                                  version=ctx.provenance["image_version"], distro=spec.os)
+    if document is not None:
+        (ctx.build_dir / sbom.FILE).write_text(document, encoding="utf-8")
+        ctx.facts["sbom"] = sbom.summary(document)
+    return document
+
+
 def record_step(job: Job, found: list[tuple[str, str]], verification: Verification,
                 timings: dict) -> list[catalog.Entry]:
     spec, provider, ctx = job.spec, job.provider, job.ctx
     prov = ctx.provenance
+    document = bill_of_materials(job)
     entries = [
         catalog.Entry(
             build_id=prov["build_id"], image=spec.name, version=prov["image_version"], provider=provider.name,
@@ -203,7 +219,10 @@ def record_step(job: Job, found: list[tuple[str, str]], verification: Verificati
         )
         for region, artifact in found
     ]
-    ids = catalog.Catalog().add(entries)
+    cat = catalog.Catalog()
+    if document is not None:   # stored before the entries that name it
+        cat.add_sbom(document)
+    ids = cat.add(entries)
     for entry, entry_id in zip(entries, ids):
         entry.id = entry_id
     return entries

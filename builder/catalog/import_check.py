@@ -14,6 +14,7 @@ make an older or unverified image `latest`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import re
@@ -30,10 +31,12 @@ from builder.errors import UserError
 from builder.spec.model import NAME_RE
 
 FORMAT = "djbake-catalog"
-VERSION = 2  # 2: revocation and provenance fields (version 1 exports still read)
+VERSION = 3  # 2: revocation and provenance fields; 3: bills of materials (older exports still read)
 STATES = ("available", "unavailable", "deregistered")
 MAX_TEXT = 1024
 MAX_JSON = 256 * 1024
+MAX_SBOM = 32 * 1024 * 1024   # a Debian image lists ~500 packages in ~200 KiB
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 EARLIEST = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc).timestamp()
 FUTURE_SLACK = 300.0  # clock skew between the exporting runner and this machine
 
@@ -176,6 +179,35 @@ def read_export(path: Path) -> list:
         except BadEntry as e:
             raise UserError(f"{path}: entry {i}: {e}", hint=HINT) from None
     return out
+
+
+def check_sbom(sha: Any, document: Any) -> str:
+    """A bill of materials from an export or another catalog: named by its own sha256, CycloneDX JSON."""
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        raise BadEntry("a bill of materials is not named by a sha256")
+    if not isinstance(document, str) or len(document) > MAX_SBOM:
+        raise BadEntry(f"bill of materials {sha[:12]}: not a text of at most {MAX_SBOM >> 20} MiB")
+    if hashlib.sha256(document.encode()).hexdigest() != sha:
+        raise BadEntry(f"bill of materials {sha[:12]}: its content does not match its sha256")
+    try:
+        parsed = json.loads(document)
+    except (ValueError, RecursionError):
+        raise BadEntry(f"bill of materials {sha[:12]}: not JSON") from None
+    if not isinstance(parsed, dict) or parsed.get("bomFormat") != "CycloneDX":
+        raise BadEntry(f"bill of materials {sha[:12]}: not a CycloneDX document")
+    return document
+
+
+def read_sboms(path: Path) -> dict[str, str]:
+    """The bills of materials of an export file (version 3 and later; none before), each checked."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))   # read_export() has vetted the file
+    found = data.get("sboms", {})
+    if not isinstance(found, dict):
+        raise UserError(f"{path}: \"sboms\" must map sha256 to a document", hint=HINT)
+    try:
+        return {sha: check_sbom(sha, doc) for sha, doc in found.items()}
+    except BadEntry as e:
+        raise UserError(f"{path}: {e}", hint=HINT) from None
 
 
 _FORWARD_STATES = {"available": ("unavailable", "deregistered"), "unavailable": ("deregistered",)}

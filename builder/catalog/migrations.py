@@ -92,11 +92,19 @@ CREATE TABLE channel_history (
     db.execute("CREATE INDEX channel_history_key ON channel_history (image, provider, channel, id)")
 
 
+def _sboms(db: Db) -> None:
+    """Bills of materials, content-addressed: an entry's extra["sbom"]["sha256"] names its document, and
+    the regions of one build (or identical documents) share one row."""
+    db.execute(f"CREATE TABLE sboms (sha256 TEXT PRIMARY KEY, document TEXT NOT NULL, "
+               f"created_at {_types(db)['real']} NOT NULL)")
+
+
 MIGRATIONS = [
     (1, "images table", _images),
     (2, "unique (build_id, provider, region)", _unique_key),
     (3, "revocation and provenance columns", _revocation_and_provenance),
     (4, "channels and their history", _channels),
+    (5, "software bills of materials", _sboms),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -7,6 +7,7 @@ two builds at once both land whole.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -84,6 +85,19 @@ class Catalog:
         """Record all entries of one build in one transaction: all or none."""
         with self.write() as db:
             return [insert(db, e) for e in entries]
+
+    def add_sbom(self, document: str) -> str:
+        """Store a bill of materials (builder/bake/sbom.py) once; returns the sha256 that names it."""
+        sha = hashlib.sha256(document.encode()).hexdigest()
+        with self.write() as db:
+            db.execute("INSERT INTO sboms (sha256, document, created_at) VALUES (?, ?, ?) "
+                       "ON CONFLICT (sha256) DO NOTHING", (sha, document, time.time()))
+        return sha
+
+    def sbom(self, sha: str) -> str | None:
+        with self.connect() as db:
+            row = db.execute("SELECT document FROM sboms WHERE sha256 = ?", (sha,)).fetchone()
+        return row["document"] if row else None
 
     def update(self, entry_id: int, **changes) -> None:
         for key in JSON_FIELDS:

@@ -32,6 +32,18 @@ def export_entries(entries) -> dict:
     return {"format": FORMAT, "version": VERSION, "entries": rows}
 
 
+def sboms_of(cat, entries) -> dict[str, str]:
+    """The bills of materials the entries name (extra["sbom"]["sha256"]), for an export."""
+    out = {}
+    for e in entries:
+        sha = (e.extra.get("sbom") or {}).get("sha256") if isinstance(e.extra, dict) else None
+        if isinstance(sha, str) and sha not in out:
+            document = cat.sbom(sha)
+            if document is not None:
+                out[sha] = document
+    return out
+
+
 def read_export(path: Path) -> list:
     """Every entry of an export file: exports are untrusted, so every field is type- and range-checked."""
     return import_check.read_export(Path(path))

@@ -1,5 +1,5 @@
 """`djbake catalog migrate --to URL`: copy a whole catalog (a laptop's SQLite file) into another one
-(the team's PostgreSQL database), entries, channels and channel history.
+(the team's PostgreSQL database), entries, channels, channel history and bills of materials.
 
 The source is read whole and checked before anything is written: entries go
 through the export checks (builder/catalog/import_check.py: types, ranges,
@@ -54,12 +54,20 @@ def copy(src: Catalog, dst: Catalog) -> dict[str, int]:
     with src.connect() as db:
         chans = db.execute("SELECT * FROM channels ORDER BY image, provider, channel").fetchall()
         hist = db.execute("SELECT * FROM channel_history ORDER BY id").fetchall()
+        documents = db.execute("SELECT sha256, document FROM sboms ORDER BY sha256").fetchall()
+    for row in documents:
+        try:
+            import_check.check_sbom(row["sha256"], row["document"])
+        except import_check.BadEntry as e:
+            raise UserError(f"catalog {src.where}: {e}", hint="remove that row, then migrate again") from None
     for i, row in enumerate(chans):
         _check_channel_row(row, "channel", i, src.where)
     for i, row in enumerate(hist):
         _check_channel_row(row, "history", i, src.where)
+    for row in documents:   # before the entries that name them
+        dst.add_sbom(row["document"])
     counts = import_check.merge(dst, entries)
-    counts.update(channels=0, history=0)
+    counts.update(channels=0, history=0, sboms=len(documents))
     with dst.write() as db:
         for c in chans:
             cur = db.execute("INSERT INTO channels (image, provider, channel, build_id, set_at, set_by) "

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from builder.catalog import migrations, transfer
 from builder.catalog import store as catalog
-from builder.catalog.sync import export_entries, merge, read_export
+from builder.catalog.import_check import read_sboms
+from builder.catalog.sync import export_entries, merge, read_export, sboms_of
 from builder.errors import UserError
 
 
@@ -25,6 +26,7 @@ def cmd_export(args) -> int:
     else:
         entries = cat.query(provider=args.provider, image=args.name, state=None)
         data = export_entries(entries)
+        data["sboms"] = sboms_of(cat, entries)
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
@@ -37,7 +39,10 @@ def cmd_export(args) -> int:
 
 def cmd_merge(args) -> int:
     entries = [e for path in args.files for e in read_export(Path(path))]  # read all before writing any
+    documents = {sha: doc for path in args.files for sha, doc in read_sboms(Path(path)).items()}
     cat = _catalog(args)
+    for document in documents.values():   # before the entries that name them
+        cat.add_sbom(document)
     counts = merge(cat, entries)
     print(f"merged {len(args.files)} file(s) into {cat.where}: "
           f"{counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
@@ -55,7 +60,8 @@ def cmd_migrate(args) -> int:
         raise UserError("--to names the catalog being copied")
     counts = transfer.copy(src, dst)
     print(f"copied {src.where} into {dst.where}: {counts['added']} added, {counts['updated']} updated, "
-          f"{counts['unchanged']} unchanged; {counts['channels']} channel(s), {counts['history']} history row(s)")
+          f"{counts['unchanged']} unchanged; {counts['channels']} channel(s), {counts['history']} history row(s), "
+          f"{counts['sboms']} bill(s) of materials")
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 
 from builder import providers, regions
 from builder.bake import timings
@@ -13,8 +14,24 @@ from builder.commands import guard as cli_guard
 from builder.errors import UserError
 
 
+def _write_sbom(cat, entry_id: int) -> int:
+    """The entry's bill of materials (CycloneDX JSON, builder/bake/sbom.py) on stdout, for auditors' tools."""
+    e = cat.get(entry_id)
+    if e is None:
+        raise UserError(f"no image with id {entry_id} in {cat.where}")
+    sha = (e.extra.get("sbom") or {}).get("sha256") if isinstance(e.extra, dict) else None
+    document = cat.sbom(sha) if isinstance(sha, str) else None
+    if document is None:
+        raise UserError(f"image {entry_id} has no bill of materials in {cat.where}",
+                        hint="images built before djbake recorded them have none; rebuild to get one")
+    sys.stdout.write(document if document.endswith("\n") else document + "\n")
+    return 0
+
+
 def cmd_images(args) -> int:
     cat = catalog.Catalog()
+    if args.sbom:
+        return _write_sbom(cat, args.sbom)
     if args.show:
         e = cat.get(args.show)
         if e is None:
@@ -86,6 +103,8 @@ def register(sub, add, spec_args) -> None:
     p.add_argument("--name", help="image name")
     p.add_argument("--show", type=cli_guard.entry_id, metavar="ID", help="everything recorded about one image, with its timings")
     p.add_argument("--json", action="store_true", help="with --show: the entry as JSON")
+    p.add_argument("--sbom", type=cli_guard.entry_id, metavar="ID",
+                   help="write one image's software bill of materials (CycloneDX JSON) to stdout")
     p = add(sub, "latest", cmd_latest, "print the newest verified image to select")
     p.add_argument("--provider", "-p", required=True, type=lambda v: providers.get(v).name)
     p.add_argument("--region", "-r")

@@ -55,6 +55,7 @@ class Provider(base.Provider):
     def prepare(self, ctx: base.BuildContext) -> None:
         """The base image must exist locally: no registry can be reached."""
         if self.settings.source_image:
+            ctx.facts["parent"] = {"source_image": self.settings.source_image}
             return  # the user's own image; Packer says so if it is missing
         t = time.monotonic()
         img = docker_base.ensure(self.spec.os, log=ctx.note)

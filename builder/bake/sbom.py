@@ -1,0 +1,116 @@
+"""The image's software bill of materials: every Debian package and every Python package of the app's
+virtualenv, read inside the build VM or container, written as CycloneDX JSON.
+
+The in-build gate (builder/bake/gate.py) calls `record()` once the suite has passed, through the same
+testinfra connection, so the list is what the sealed image holds (seal.sh removes files, not packages):
+it writes the raw lists to packages.json in the build directory. The pipeline (record step) turns them
+into the CycloneDX document (it knows the image's name, version and OS), writes sbom.cdx.json next to
+the build's other files and stores the document in the catalog (builder/catalog/store.py `add_sbom`, content-
+addressed: regions and identical rebuilds share one copy) with a summary in the entry's `extra`, and
+`djbake images --sbom ID` writes it out for auditors. The document is made with cyclonedx-python-lib,
+the CycloneDX project's own library, so the format is theirs, not ours.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from cyclonedx.model.bom import Bom
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.output import OutputFormat, make_outputter
+from cyclonedx.schema import SchemaVersion
+from packageurl import PackageURL
+
+PACKAGES = "packages.json"   # the gate's raw lists
+FILE = "sbom.cdx.json"       # the document
+VENV_PYTHON = "/srv/app/venv/bin/python"   # the live release's virtualenv (scripts/python.sh)
+
+# One line per installed package; `db:Status-Abbrev` "ii " is installed (not removed, config-files only).
+DPKG_QUERY = "dpkg-query -W -f '${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\n'"
+# importlib.metadata needs no pip in the venv; the names are printed as the packages spell them.
+VENV_QUERY = (VENV_PYTHON + " -c 'import importlib.metadata as m, json; "
+              "print(json.dumps(sorted({(d.metadata[\"Name\"], d.version) for d in m.distributions()})))'")
+
+
+class SbomError(Exception):
+    """The target did not answer the package queries as expected."""
+
+
+def parse_dpkg(text: str) -> list[tuple[str, str, str]]:
+    """(package, version, architecture) of every installed package in DPKG_QUERY's output."""
+    found = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 4:
+            raise SbomError(f"unexpected dpkg-query line: {line[:120]!r}")
+        status, name, version, arch = parts
+        if status.startswith("ii"):
+            found.append((name, version, arch))
+    if not found:
+        raise SbomError("dpkg-query listed no installed package")
+    return sorted(found)
+
+
+def parse_venv(text: str) -> list[tuple[str, str]]:
+    try:
+        pairs = [(str(n), str(v)) for n, v in json.loads(text)]
+    except (ValueError, TypeError) as e:
+        raise SbomError(f"unexpected virtualenv package list: {e}") from None
+    return sorted(pairs, key=lambda p: p[0].lower())
+
+
+def document(debs: list[tuple[str, str, str]], wheels: list[tuple[str, str]], *, image: str, version: str,
+             distro: str) -> str:
+    """The CycloneDX JSON (spec 1.6) of an image holding debs and, in its app venv, wheels."""
+    bom = Bom()
+    root = Component(name=image, version=version, type=ComponentType.PLATFORM, bom_ref=f"djbake-image:{image}")
+    bom.metadata.component = root
+    vendor = distro.split("-", 1)[0]   # debian-13 -> debian, ubuntu-24.04 -> ubuntu (purl's namespace)
+    parts = []
+    for name, ver, arch in debs:
+        purl = PackageURL("deb", vendor, name, ver, {"arch": arch, "distro": distro})
+        parts.append(Component(name=name, version=ver, type=ComponentType.LIBRARY, purl=purl, bom_ref=str(purl)))
+    for name, ver in wheels:
+        purl = PackageURL("pypi", None, name.lower().replace("_", "-"), ver)
+        parts.append(Component(name=name, version=ver, type=ComponentType.LIBRARY, purl=purl, bom_ref=str(purl)))
+    for part in parts:
+        bom.components.add(part)
+    bom.register_dependency(root, parts)   # the image contains every part
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")    # the library's note on a flat dependency graph: ours is flat
+        return make_outputter(bom, OutputFormat.JSON, SchemaVersion.V1_6).output_as_string(indent=1)
+
+
+def summary(text: str) -> dict:
+    """What the catalog entry shows: format, counts per package type, and the document's sha256."""
+    doc = json.loads(text)
+    kinds: dict[str, int] = {}
+    for c in doc.get("components", []):
+        kind = str(c.get("purl", "pkg:other/")).split(":", 1)[1].split("/", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return {"format": f"CycloneDX {doc.get('specVersion')}", "components": sum(kinds.values()), **kinds,
+            "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def record(run: Callable[[str], str], directory: Path) -> Path:
+    """Query the target through `run(command) -> stdout` (raising on a failed command) and write the raw
+    lists to directory/packages.json, whole or not at all."""
+    data = {"deb": parse_dpkg(run(DPKG_QUERY)), "pypi": parse_venv(run(VENV_QUERY))}
+    path = Path(directory) / PACKAGES
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def from_packages(path: Path, *, image: str, version: str, distro: str) -> str | None:
+    """The document from a gate's packages.json; None when the build wrote none (a failed gate)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return document([tuple(d) for d in data["deb"]], [tuple(w) for w in data["pypi"]], image=image,
+                    version=version, distro=distro)
