@@ -118,7 +118,9 @@ def test_unknown_flavor_and_image_are_user_errors(standin):
         ops.launch(conn, "00000000-0000-0000-0000-000000000000", "gp.0.2.4", interval=0.01)
 
 
-def test_verify_cleans_up_server_and_key_whatever_happens(standin, monkeypatch):
+def test_verify_cleans_up_server_and_key_whatever_happens_suite_stubbed(standin, monkeypatch):
+    """The stand-in boots nothing, so the image suite is NOT run here: a stub in its place records what
+    verify hands it. What is tested is the server's and key pair's life cycle around it."""
     monkeypatch.setattr(ops.clouds, "wait_for_login", lambda *a, **k: None)  # the stand-in boots nothing
     ids = _seed(standin)
     conn = _conn(standin)
