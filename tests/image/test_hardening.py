@@ -3,6 +3,7 @@ modules refused, no core dumps, strong SSH, banner, umask, capped journal, resta
 Expectations and parsers: builder/hardening.py."""
 import contextlib
 
+import batch
 import pytest
 
 from builder import hardening
@@ -26,19 +27,16 @@ def test_sysctl_hardening_configured(host):
 def test_sysctl_hardening_applied(host):
     """The running kernel's values (a VM: a container shares its host's kernel)."""
     with host.sudo():
-        values = {key: host.run(f"cat /proc/sys/{key.replace('.', '/')}").stdout.strip()
-                  for key in hardening.SYSCTL}
+        values = batch.proc_sys(host, list(hardening.SYSCTL))
     problems = hardening.sysctl_problems(values)
     assert not problems, problems
 
 
 def test_unused_modules_refused(host):
     """modprobe (dry run) would run /bin/false instead of loading each one."""
-    problems = []
-    for module in hardening.UNUSED_MODULES:
-        out = host.run(f"modprobe -n -v {module}")
-        if "install /bin/false" not in out.stdout:
-            problems.append(f"{module}: {out.stdout.strip() or out.stderr.strip()}")
+    would = batch.modprobe_dry_runs(host, list(hardening.UNUSED_MODULES))
+    problems = [f"{m}: {would.get(m) or '(no answer)'}" for m in hardening.UNUSED_MODULES
+                if "install /bin/false" not in would.get(m, "")]
     assert not problems, problems
 
 

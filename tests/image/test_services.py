@@ -1,4 +1,5 @@
 """The services a Django server runs: enabled for every boot and running now."""
+import batch
 import pytest
 
 pytestmark = [pytest.mark.gate, pytest.mark.fresh_boot]
@@ -18,12 +19,11 @@ def expected_units(facts) -> list[str]:
 
 def test_services_enabled_and_running(host, facts):
     problems = []
-    for unit in expected_units(facts):
-        svc = host.service(unit)
-        if not svc.is_enabled:
-            problems.append(f"{unit} not enabled")
-        if not svc.is_running:
-            problems.append(f"{unit} not active")
+    for unit, (enabled, active) in batch.unit_states(host, expected_units(facts)).items():
+        if enabled not in batch.ENABLED_STATES:
+            problems.append(f"{unit} not enabled ({enabled})")
+        if active != "active":
+            problems.append(f"{unit} not active ({active})")
     assert not problems, "; ".join(problems)
 
 
