@@ -68,6 +68,10 @@ def test_full_build_and_rebuild_figures_use_the_catalog_records():
     f = bench.full_build(full, floor_seconds=120.0, bootstrap_seconds=25.0, provider="docker")
     assert f.value == pytest.approx(round(bench.build_seconds(full) + 25.0, 1))
     assert f.ratio == pytest.approx(f.value / 120.0)
+    e = bench.end_to_end(full, floor_seconds=120.0, bare_boot_seconds=30.0, bootstrap_seconds=25.0)
+    assert e.value == pytest.approx(round(full["total_seconds"] + 25.0, 1))   # verification included
+    assert e.value == pytest.approx(f.value + 77.0, abs=0.2) and e.baseline == 150.0
+    assert e.details["verify_seconds"] == 77.0
     r = bench.rebuild(again, full, "the app")
     assert r.value == pytest.approx(round(bench.build_seconds(again), 1))
     assert r.baseline == pytest.approx(round(bench.build_seconds(full), 1))
@@ -176,6 +180,7 @@ def a_document(tmp_path) -> dict:
     again = record({"render": 0.1, "validate": 2.8, "packer build": 230.0}, {"app.sh": 2.0})
     figures = [
         bench.full_build(full, 150.0, 25.0, "docker"),
+        bench.end_to_end(full, 150.0, 1.6, 25.0),
         bench.rebuild(again, full, "the app"),
         bench.boot(11.8, 1.6, "systemd boot finished"),
         *bench.image_size(1200 * bench.MIB, 911030, "docker image"),
@@ -192,7 +197,7 @@ def a_document(tmp_path) -> dict:
 def test_document_has_every_figure_with_baseline_ratio_machine_commit_and_time(tmp_path):
     doc = a_document(tmp_path)
     keys = [f["key"] for f in doc["figures"]]
-    assert keys == ["full_build", "rebuild", "boot", "size_vs_packages", "size_vs_ubuntu_minimal",
+    assert keys == ["full_build", "end_to_end", "rebuild", "boot", "size_vs_packages", "size_vs_ubuntu_minimal",
                     "suite_per_check", "render_validate"]
     for f in doc["figures"]:
         assert f["baseline"] and f["ratio"] == pytest.approx(f["value"] / f["baseline"], rel=1e-3)

@@ -169,6 +169,7 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
         figures[-1].details.update({"floor_boot_seconds": round(base_seconds, 1),
                                     "floor_install_seconds": round(install_seconds, 1),
                                     "floor_packages": len(added)})
+        figures.append(bench.end_to_end(full_timings, floor_seconds, base_seconds, bootstrap))
         figures.append(bench.rebuild(rebuilt_timings, full_timings, APP_CHANGE))
         figures.append(bench.boot(baked_seconds, base_seconds, target.base_ready_what))
         installed_kib = sum(baked_packages.values())
