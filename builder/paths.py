@@ -26,8 +26,15 @@ def catalog_path() -> Path:
 
 
 def catalog_location() -> str:
-    """DJBAKE_CATALOG as given: a SQLite file, or a postgresql:// URL (which a Path would mangle)."""
+    """DJBAKE_CATALOG as given: a SQLite file, or a postgresql:// URL (which a Path would mangle).
+    builder/config_file.py adds djbake.toml's `catalog` between the variable and this default."""
     return os.environ.get("DJBAKE_CATALOG") or str(BUILD_DIR / "catalog.sqlite")
+
+
+def config_files() -> list[Path]:
+    """Where djbake.toml is read, first found wins: the checkout's (a team's, committed), then the user's."""
+    user = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "djbake" / "djbake.toml"
+    return [ROOT / "djbake.toml", user]
 
 
 def vms_dir() -> Path:

@@ -1,7 +1,8 @@
 """The record of every build, so djbake can say which image to select.
 
-SQLite under build/ by default (no set-up); DJBAKE_CATALOG points elsewhere,
-a file or a postgresql:// URL (builder/catalog/backend.py). The schema is
+SQLite under build/ by default (no set-up); DJBAKE_CATALOG or djbake.toml's
+`catalog` (builder/config_file.py) points elsewhere, a file or a
+postgresql:// URL (builder/catalog/backend.py). The schema is
 versioned (builder/catalog/migrations.py). Each write is one transaction, so
 two builds at once both land whole.
 """
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from builder import paths
+from builder import config_file
 from builder.catalog import backend, migrations
 from builder.catalog import guard as catalog_guard
 
@@ -50,7 +51,7 @@ class Entry:
 
 class Catalog:
     def __init__(self, path: Path | str | None = None):
-        self.location = backend.locate(path if path is not None else paths.catalog_location())
+        self.location = backend.locate(path if path is not None else config_file.catalog_location())
         self.where = str(self.location)  # for messages: a URL's password is never in it
         self.path = self.location.path   # the SQLite file; None for PostgreSQL
         if self.path is not None:
