@@ -12,10 +12,13 @@ put dpkg/01-djbake-nodoc /etc/dpkg/dpkg.cfg.d/01-djbake-nodoc 0644
 # (mmdebstrap-made bases carry 99mmdebstrap with their own Retries).
 rm -f /etc/apt/apt.conf.d/80-djbake-retries
 put apt/99zz-djbake-retries /etc/apt/apt.conf.d/99zz-djbake-retries 0644
-# Docs of packages already in the base image go too (licences stay).
+# Docs and translations of packages already in a cloud base image go too
+# (licences and English stay; the bases built here never had them).
 find /usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
 find /usr/share/doc -mindepth 1 -type d -empty -delete 2>/dev/null || true
 rm -rf /usr/share/man/* /usr/share/info/* /usr/share/groff/* /usr/share/lintian/*
+find /usr/share/locale -mindepth 1 -maxdepth 1 -type d -not -name 'en' -not -name 'en_*' \
+    -exec rm -rf {} + 2>/dev/null || true
 
 # Always refresh here: the image must carry today's security fixes.
 apt_use_cache

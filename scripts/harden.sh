@@ -3,9 +3,8 @@
 # kernel and network parameters, unused kernel modules refused, no core
 # dumps, a login banner, umask 027 for login shells, a capped journal, and
 # restart-on-failure for the services whose distribution units do not
-# restart. Runs in the image layer, after the services are installed: the
-# restart drop-ins go here rather than into postgresql.sh/redis.sh so that
-# the cached stack layer (builder/bake/layers.py) stays valid.
+# restart. Runs after nginx, PostgreSQL and Redis are installed (in the
+# stack layer, builder/bake/stack.py), so the restart drop-ins find them.
 # Inputs: none.
 set -euo pipefail
 # shellcheck source=lib.sh

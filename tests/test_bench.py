@@ -361,3 +361,20 @@ def test_report_says_what_the_package_cache_saved():
     assert "| rebuild | 1.0 MiB | 0 | 40.0 MiB | 31 |" in text
     assert "No host package cache ran" in "\n".join(bench._cache_lines({"proxy": None}))
     assert bench._cache_lines({}) == []
+
+
+def test_render_validate_figure_is_the_wall_clock_of_side_by_side_validates(tmp_path):
+    """The real figure, measured here: every provider validated once, side by side, against null validates."""
+    if shutil.which("packer") is None:
+        pytest.skip("no packer here")
+    notes: list[str] = []
+    fig = bench_run.render_and_validate(spec.load(SPEC), tmp_path, notes.append, null_runs=1)
+    d = fig.details
+    assert set(d["validate_seconds"]) == set(bench_run.providers.PROVIDERS)
+    assert all("ok" in n for n in notes if n.startswith("validate ")), notes
+    assert fig.value == pytest.approx(d["render_seconds"] + d["validate_wall_seconds"], abs=0.02)
+    assert d["validate_sum_seconds"] == pytest.approx(sum(d["validate_seconds"].values()), abs=0.05)
+    assert fig.baseline == pytest.approx(len(d["validate_seconds"]) * d["null_validate_seconds"], abs=0.05)
+    assert d["ratio_side_by_side"] == pytest.approx(fig.value / d["null_side_by_side_seconds"], rel=0.02)
+    text = bench.report(bench.document("qemu", [fig], {}, "abc123", {}))
+    assert "ran side by side" in text and "Against the same null validates run side by side" in text

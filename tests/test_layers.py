@@ -16,6 +16,7 @@ import pytest
 from builder import spec
 from builder.bake import layers, render
 from builder.errors import BuildFailed
+from builder.paths import ROOT
 
 HERE = Path(__file__).parent
 SPEC_TEXT = (HERE / "specs" / "golden.yaml").read_text()
@@ -48,13 +49,39 @@ def append(name):
 def test_key_ignores_the_app_layer_and_late_scripts(tmp_path):
     k = rendered_key(tmp_path)
     assert rendered_key(tmp_path) == k
-    assert rendered_key(tmp_path, edit=append("nginx.sh")) == k
-    assert rendered_key(tmp_path, edit=append("seal.sh")) == k
-    # Files only the image layer installs (the first-boot unit, nginx's config).
-    assert rendered_key(tmp_path, edit=append("files/djbake/djbake-firstboot")) == k
-    assert rendered_key(tmp_path, edit=append("files/nginx/django.conf")) == k
+    for script in ("app.sh", "gunicorn.sh", "ssh.sh", "upgrades.sh", "firstboot.sh", "backup.sh", "seal.sh"):
+        assert rendered_key(tmp_path, edit=append(script)) == k, script
+    # Files only the image layer installs (the first-boot tool, the welcome project, sshd's config).
+    for name in ("files/djbake/djbake-firstboot", "files/welcome/welcome/settings.py", "files/ssh/10-djbake.conf",
+                 "files/systemd/gunicorn.service"):
+        assert rendered_key(tmp_path, edit=append(name)) == k, name
     with_app = SPEC_TEXT + "app:\n  source: https://example.com/app.tar.gz\n  module: mysite.wsgi\n"
     assert rendered_key(tmp_path, with_app) == k
+
+
+def test_the_split_an_app_change_reruns_only_the_app_scripts(tmp_path):
+    """The stack layer runs everything up to the app; the image layer the app and what must follow it."""
+    import json
+
+    from builder.bake import stack, template
+
+    s = spec.load(HERE / "specs" / "golden.yaml")
+    (r,) = render.render(s, ["qemu"], None, base=tmp_path)
+
+    def scripts_of(path: Path) -> list[str]:
+        build = json.loads(path.read_text())["build"][0]["provisioner"]
+        return [Path(p["shell"]["script"]).name for p in build if "script" in p.get("shell", {})]
+
+    stack_run = scripts_of(r.directory / template.LAYER_DIR / template.template_name(s))
+    image_run = scripts_of(r.directory / template.template_name(s))
+    assert stack_run == ["inputs.sh", "base.sh", "python.sh", "postgresql.sh", "nginx.sh", "certbot.sh",
+                         "firewall.sh", "harden.sh", "fail2ban.sh"]
+    assert image_run[:-1] == ["inputs.sh", "app.sh", "gunicorn.sh", "ssh.sh", "upgrades.sh", "firstboot.sh",
+                              "backup.sh"]
+    assert image_run[-1] == "seal.sh"
+    # Every provider runs the one order: the layers' concatenation is the unlayered run.
+    whole = [x.file for x in stack.scripts_for(s)]
+    assert whole == stack_run[1:] + image_run[1:-1]
 
 
 def test_key_follows_everything_the_stack_layer_reads(tmp_path):
@@ -65,6 +92,40 @@ def test_key_follows_everything_the_stack_layer_reads(tmp_path):
     assert rendered_key(tmp_path, edit=append("files/dpkg/01-djbake-nodoc")) != k
 
 
+LATE_STACK_SCRIPTS = ("nginx.sh", "certbot.sh", "firewall.sh", "harden.sh", "fail2ban.sh")
+
+
+@pytest.mark.parametrize("script", LATE_STACK_SCRIPTS)
+def test_key_follows_each_moved_script_and_every_file_it_reads(tmp_path, script):
+    """The late scripts moved into the stack layer: a change to any of them, or to any file of
+    scripts/files/ it installs or reads (found by layers.files_read), is a new layer."""
+    k = rendered_key(tmp_path)
+    assert rendered_key(tmp_path, edit=append(script)) != k
+    read = [rel for rel, by in layers.files_read([ROOT / "scripts" / script]).items() if by == script]
+    assert read or script == "certbot.sh", f"{script} reads no file? {read}"
+    assert None not in read
+    for rel in read:
+        assert rendered_key(tmp_path, edit=append(f"files/{rel}")) != k, rel
+
+
+def test_a_literal_files_path_is_read_and_a_directory_keys_its_files(tmp_path):
+    k = rendered_key(tmp_path)
+    # nginx.sh fills /etc/nginx/djbake/app-files.conf from "$FILES/nginx/app-files.conf.in".
+    assert layers.files_read([ROOT / "scripts" / "nginx.sh"])["nginx/app-files.conf.in"] == "nginx.sh"
+    assert rendered_key(tmp_path, edit=append("files/nginx/app-files.conf.in")) != k
+
+    def copies_a_dir(scripts: Path) -> None:
+        with open(scripts / "harden.sh", "a") as f:
+            f.write('cp -a "$FILES/login/." /tmp/x\n')
+    with_dir = rendered_key(tmp_path, edit=copies_a_dir)
+    assert with_dir != k
+
+    def and_changes_a_file_in_it(scripts: Path) -> None:
+        copies_a_dir(scripts)
+        append("files/login/issue")(scripts)
+    assert rendered_key(tmp_path, edit=and_changes_a_file_in_it) != with_dir
+
+
 def test_key_names_a_put_of_a_missing_file(tmp_path):
     def edit(scripts: Path) -> None:
         with open(scripts / "postgresql.sh", "a") as f:
@@ -73,10 +134,12 @@ def test_key_names_a_put_of_a_missing_file(tmp_path):
         rendered_key(tmp_path, edit=edit)
 
 
-def test_a_script_reading_files_otherwise_keys_all_of_them(tmp_path):
+@pytest.mark.parametrize("line", ['name=welcome; cp "$FILES/$name/x" /tmp/x',   # a path made at run time
+                                  'cp "$FILES/welcome/x" /tmp/x'])              # a literal path not there
+def test_a_script_reading_files_otherwise_keys_all_of_them(tmp_path, line):
     def reads(scripts: Path) -> None:
         with open(scripts / "python.sh", "a") as f:
-            f.write('cp "$FILES/welcome/x" /tmp/x\n')
+            f.write(line + "\n")
     k = rendered_key(tmp_path, edit=reads)
     assert rendered_key(tmp_path, edit=lambda s: (reads(s), append("files/djbake/djbake-firstboot")(s))) != k
     assert rendered_key(tmp_path, base="sha256:bb") != k

@@ -51,7 +51,7 @@ def key(rendered_dir: Path, spec: Spec, base_checksum: str, wheelhouse_key: str)
 
     The layer's template (its scripts, their order and environment, the
     source settings), the scripts it runs (with lib*.sh), the files/ they
-    install with `put`, the base disk and the wheelhouse.
+    install with `put` or name as "$FILES/...", the base disk and the wheelhouse.
     """
     h = hashlib.sha256()
 
@@ -77,6 +77,10 @@ def key(rendered_dir: Path, spec: Spec, base_checksum: str, wheelhouse_key: str)
             for path in sorted(p for p in files.rglob("*") if p.is_file()):
                 add(f"file:{path.relative_to(files)}", path.read_bytes())
             continue
+        if (files / rel).is_dir():   # "$FILES/dir/." copies a whole directory
+            for path in sorted(p for p in (files / rel).rglob("*") if p.is_file()):
+                add(f"file:{path.relative_to(files)}", path.read_bytes())
+            continue
         if not (files / rel).is_file():
             raise BuildFailed(f"{script}: `put {rel}` names no file under scripts/files/")
         add(f"file:{rel}", (files / rel).read_bytes())
@@ -84,17 +88,25 @@ def key(rendered_dir: Path, spec: Spec, base_checksum: str, wheelhouse_key: str)
 
 
 PUT = re.compile(r"^\s*put\s+(\S+)\s", re.MULTILINE)
+# A literal "$FILES/some/file" (nginx.sh fills a template from one): that file is read.
+FILE_REF = re.compile(r"\$\{?FILES\}?/([A-Za-z0-9_./@+-]+)")
 
 
 def files_read(scripts: list[Path]) -> dict:
-    """{scripts/files/ path: script} for lib.sh's `put SRC DEST MODE` lines; a None key when
-    a script uses $FILES other than through `put` (then every file counts)."""
+    """{scripts/files/ path: script} for lib.sh's `put SRC DEST MODE` lines and literal
+    "$FILES/path" references; a None key when a script uses $FILES any other way (then
+    every file counts)."""
     found: dict = {}
     for path in scripts:
         text = path.read_text()
         for m in PUT.finditer(text):
             found.setdefault(m.group(1).strip("'\""), path.name)
-        if not path.name.startswith("lib") and "FILES" in PUT.sub("", text):
+        rest = PUT.sub("", text)
+        for m in FILE_REF.finditer(rest):
+            rel = m.group(1).rstrip("/.")
+            # lib.sh's FILES is files/ beside the scripts; a path not there is read some other way.
+            found.setdefault(rel if (path.parent / "files" / rel).exists() else None, path.name)
+        if not path.name.startswith("lib") and "FILES" in FILE_REF.sub("", rest):
             found.setdefault(None, path.name)
     return found
 

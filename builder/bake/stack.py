@@ -14,9 +14,17 @@ from builder.spec import Spec, app_source
 
 # Layers: where a provider builds in layers (qemu), the scripts of the
 # "stack" layer run once into a cached disk (builder/bake/layers.py) and a build
-# runs only the "image" scripts on top of it, so changing the app or a late
-# script does not reinstall the packages. The stack layer is the slow,
-# rarely changing part: apt, Python and the database server.
+# runs only the "image" scripts on top of it, so changing the app does not
+# reinstall the packages. The stack layer is the slow, rarely changing part:
+# apt, Python, the database server, and the services that do not depend on
+# the app (nginx, certbot, nftables, kernel hardening, fail2ban). The image
+# layer keeps what must not be live in the stack disk when a later image
+# layer boots it: gunicorn's units (they would start before first boot
+# exists), sshd's hardening (Packer's SSH session of the image layer meets
+# the stock sshd, as before), the unattended-upgrades switch (apt's timers
+# would catch up at that boot and race the build's dpkg), first boot (it
+# runs the app's migrations for the gate) and the backup timer.
+# Every provider runs SCRIPTS in this one order, layered or not.
 STACK_LAYER = "stack"
 IMAGE_LAYER = "image"
 
@@ -36,14 +44,16 @@ SCRIPTS: tuple[Script, ...] = (
            layer=STACK_LAYER),
     Script("postgresql.sh", "PostgreSQL server (or client only for an external database)", layer=STACK_LAYER),
     Script("redis.sh", "Redis for caching and queues", lambda s: s.stack.redis, layer=STACK_LAYER),
+    Script("nginx.sh", "nginx in front of gunicorn", lambda s: s.stack.nginx, layer=STACK_LAYER),
+    Script("certbot.sh", "certbot with the nginx plugin", lambda s: s.stack.certbot and s.stack.nginx,
+           layer=STACK_LAYER),
+    Script("firewall.sh", "nftables: 22, 80, 443 only", layer=STACK_LAYER),
+    Script("harden.sh", "kernel/network parameters, module blacklist, no core dumps, banner, umask, journal cap, restart policies",
+           layer=STACK_LAYER),
+    Script("fail2ban.sh", "fail2ban with the systemd backend", layer=STACK_LAYER),
     Script("app.sh", "the welcome project, or the spec's baked-in app"),
     Script("gunicorn.sh", "gunicorn socket + service"),
-    Script("nginx.sh", "nginx in front of gunicorn", lambda s: s.stack.nginx),
-    Script("certbot.sh", "certbot with the nginx plugin", lambda s: s.stack.certbot and s.stack.nginx),
-    Script("firewall.sh", "nftables: 22, 80, 443 only"),
-    Script("harden.sh", "kernel/network parameters, module blacklist, no core dumps, banner, umask, journal cap, restart policies"),
     Script("ssh.sh", "sshd hardening"),
-    Script("fail2ban.sh", "fail2ban with the systemd backend"),
     Script("upgrades.sh", "unattended security upgrades"),
     Script("firstboot.sh", "per-VM secrets, swap and database at first boot"),
     Script("backup.sh", "daily database dumps with retention; djbake-backup now|list|restore",

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -32,6 +33,8 @@ from builder import providers
 from builder import spec as spec_mod
 from builder.bake import apt_cache, gate, pipeline, provenance, render, wheelhouse
 from builder.bake import packer as packer_mod
+from builder.bake.validate_all import WORKERS as VALIDATE_WORKERS
+from builder.bake.validate_all import validate_all
 from builder.bench import probe as bench_probe
 from builder.bench import report as bench
 from builder.bench import targets as bench_targets
@@ -79,17 +82,19 @@ def app_variant(spec_path: Path, out: Path) -> Path:
 
 
 def render_and_validate(spec: Spec, out: Path, note: Callable[[str], None], null_runs: int = 3) -> bench.Figure:
+    """Render all providers and validate them as `djbake validate` does (side by side), against null validates."""
     pk = packer_mod.find()
     names = list(providers.PROVIDERS)
     t = time.monotonic()
     rendered = render.render(spec, names, pk, out / "render")
     render_seconds = time.monotonic() - t
     validate: dict[str, float] = {}
-    for name, r in zip(names, rendered):
-        t = time.monotonic()
-        v = render.validate(spec, r, name, pk)
-        validate[name] = time.monotonic() - t
-        note(f"validate {name}: {'ok' if v.ok else 'FAILED'} in {validate[name]:.2f} s ({v.how})")
+    t = time.monotonic()
+    for name, timed in zip(names, validate_all(spec, names, rendered, pk)):
+        validate[name] = timed.seconds
+        v = timed.validation
+        note(f"validate {name}: {'ok' if v.ok else 'FAILED'} in {timed.seconds:.2f} s ({v.how})")
+    wall = time.monotonic() - t
     null_dir = out / "null-template"
     null_dir.mkdir(parents=True, exist_ok=True)
     (null_dir / "null.pkr.json").write_text(json.dumps(NULL_TEMPLATE))
@@ -100,7 +105,19 @@ def render_and_validate(spec: Spec, out: Path, note: Callable[[str], None], null
         samples.append(time.monotonic() - t)
         if not ok:
             raise BuildFailed(f"packer validate of the minimal null template failed: {output}")
-    return bench.render_validate(render_seconds, validate, sorted(samples)[len(samples) // 2])
+    return bench.render_validate(render_seconds, validate, sorted(samples)[len(samples) // 2],
+                                 validate_wall_seconds=wall, null_side_by_side_seconds=_null_side_by_side(
+                                     pk, null_dir, len(names)))
+
+
+def _null_side_by_side(pk: packer_mod.Packer, null_dir: Path, n: int) -> float:
+    """n null validates run as validate_all runs the providers' (same workers): the like-for-like floor."""
+    t = time.monotonic()
+    with ThreadPoolExecutor(max_workers=min(VALIDATE_WORKERS, n)) as pool:
+        results = list(pool.map(lambda _: packer_mod.validate(pk, null_dir, {}), range(n)))
+    if not all(ok for ok, _ in results):
+        raise BuildFailed(f"packer validate of the minimal null template failed: {results[0][1]}")
+    return time.monotonic() - t
 
 
 def timings_of(outcome: pipeline.Outcome) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from builder.bake import packer, render
+from builder.bake.validate_all import validate_all
 from builder.commands.args import load_spec, provider_list
 from builder.errors import BuildFailed, UserError
 from builder.paths import ROOT
@@ -30,8 +31,9 @@ def cmd_validate(args) -> int:
     names = provider_list(args.provider)
     pk = packer.find()
     failed = 0
-    for name, r in zip(names, render.render(s, names, pk, Path(args.out) if args.out else None)):
-        v = render.validate(s, r, name, pk)
+    rendered = render.render(s, names, pk, Path(args.out) if args.out else None)
+    for name, timed in zip(names, validate_all(s, names, rendered, pk)):  # side by side, printed in order
+        v = timed.validation
         status = "ok" if v.ok else "FAILED"
         print(f"{name:13} {status:7} {v.how}")
         if not v.ok:

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import distro, paths, tables
+from builder import distro, nodoc, paths, tables
 from builder.bake import apt_cache
 from builder.docker import client as client_mod
 from builder.errors import BuildFailed, UserError
@@ -94,6 +94,7 @@ def mmdebstrap_command(os_name: str, out: Path) -> list[str]:
     os_ = _os(os_name)
     cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}",
            "--customize-hook=" + _customize_hook(), *_init_hooks(os_), *distro.mmdebstrap_options(os_),
+           *nodoc.mmdebstrap_options(),
            os_.codename, str(out)]
     # Several mirror lines: mmdebstrap takes them as extra positional arguments.
     return cmd + sources(os_)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from builder import paths
+from builder import paths, tables
 from builder.providers import base
 from builder.qemu import accel, base_image, fresh_boot, vm
 
@@ -88,6 +88,7 @@ class Provider(base.Provider):
             "format": "qcow2",
             "disk_size": f"{self.spec.disk_size_gb}G",
             "disk_compression": True,
+            "qemu_img_args": {"convert": ["-o", f"compression_type={tables.QCOW2_COMPRESSION}"]},
             "disk_interface": "virtio",
             # The guest's fstrim (seal.sh) and zeros it writes free the blocks in
             # the qcow2, so the compaction after the build leaves them out.
@@ -110,7 +111,8 @@ class Provider(base.Provider):
 
     def layer_source(self) -> dict:
         # Kept on this host and copied by every build on it: no compression, no compaction.
-        return {**self.source(), "disk_compression": False, "skip_compaction": True}
+        source = {k: v for k, v in self.source().items() if k != "qemu_img_args"}
+        return {**source, "disk_compression": False, "skip_compaction": True}
 
     def validate_placeholders(self) -> dict[str, str]:
         """Stand-ins for what prepare() makes: `packer validate` stats the key, the seed and the disk."""

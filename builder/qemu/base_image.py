@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from builder import distro, locks, paths, tables
+from builder import distro, locks, nodoc, paths, tables
 from builder.bake import apt_cache
 from builder.digest import sha256_file
 from builder.errors import BuildFailed, UserError
@@ -151,6 +151,7 @@ def inputs(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES) -> di
         "packages": sorted(distro.packages(os_, PACKAGES)),
         "sources": distro.sources(os_, mirrors(apt_dir)),
         "setup_script": hashlib.sha256(SETUP_SCRIPT.read_bytes()).hexdigest(),
+        "dpkg_excludes": nodoc.mmdebstrap_options(),
         "disk_gb": DISK_GB,
     }
 
@@ -314,7 +315,8 @@ def _build(os_name: str, work: Path, log: Log) -> Path:
     distro.ensure_keyring(os_, log)
     rootfs = work / "rootfs"
     cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(distro.packages(os_, PACKAGES))}",
-           *distro.mmdebstrap_options(os_), "--aptopt=Acquire::Retries \"3\"", os_.codename, str(rootfs),
+           *distro.mmdebstrap_options(os_), *nodoc.mmdebstrap_options(), "--aptopt=Acquire::Retries \"3\"",
+           os_.codename, str(rootfs),
            *distro.sources(os_, mirrors())]
     t = time.monotonic()
     _run(cmd, env=apt_cache.host_env(log))

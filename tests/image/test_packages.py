@@ -89,12 +89,46 @@ def test_uv_installs_releases(host, facts):
     assert any(w.lower().startswith("django-") for w in wheels), wheels
 
 
+# What dpkg must be excluding (scripts/files/dpkg/01-djbake-nodoc; the bases built here have it from
+# their first package on). Written out here, not read from that file: the check is of the image.
+NODOC_RULES = [
+    "path-exclude /usr/share/doc/*", "path-include /usr/share/doc/*/copyright",
+    "path-exclude /usr/share/man/*", "path-exclude /usr/share/info/*",
+    "path-exclude /usr/share/locale/*", "path-include /usr/share/locale/locale.alias",
+]
+# Licence files every image has (base.sh installs these): the exclusion must leave them.
+SOME_COPYRIGHTS = ["ca-certificates", "git", "curl", "logrotate"]
+
+
+def dpkg_config_lines(host) -> set[str]:
+    """Every option line dpkg reads (dpkg.cfg, dpkg.cfg.d/*), as `option value` (`=` or space alike)."""
+    text = host.run("cat /etc/dpkg/dpkg.cfg /etc/dpkg/dpkg.cfg.d/* 2>/dev/null").stdout
+    lines = (line.strip() for line in text.splitlines())
+    return {" ".join(line.replace("=", " ", 1).split()) for line in lines if line and not line.startswith("#")}
+
+
 def test_no_documentation_installed(host):
     assert host.file("/etc/dpkg/dpkg.cfg.d/01-djbake-nodoc").exists
-    man = host.run("find /usr/share/man -type f | head -5").stdout.split()
+    missing = [r for r in NODOC_RULES if r not in dpkg_config_lines(host)]
+    assert not missing, f"dpkg does not read these exclusions (any later install would bring them): {missing}"
+    man = host.run("find /usr/share/man /usr/share/info -type f | head -5").stdout.split()
     docs = host.run("find /usr/share/doc -type f ! -name copyright | head -5").stdout.split()
-    assert not man, f"man pages present: {man}"
+    assert not man, f"man or info pages present: {man}"
     assert not docs, f"docs present: {docs}"
+    foreign = host.run("find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name en ! -name 'en_*' "
+                       "! -name locale.alias | head -5").stdout.split()
+    assert not foreign, f"non-English translations present: {foreign}"
+
+
+def test_licences_stay(host):
+    """Every copyright file an installed package owns is on disk (Debian policy), docs excluded or not."""
+    owned = host.run("dpkg-query -W -f='${binary:Package}\\n' | xargs dpkg-query -L 2>/dev/null "
+                     "| grep -E '^/usr/share/doc/[^/]+/copyright$' | sort -u").stdout.split()
+    assert len(owned) > 50, f"dpkg lists only {len(owned)} copyright files"
+    for pkg in SOME_COPYRIGHTS:
+        assert f"/usr/share/doc/{pkg}/copyright" in owned, pkg
+    gone = host.run("for f in " + " ".join(owned) + "; do [ -e \"$f\" ] || echo \"$f\"; done").stdout.split()
+    assert not gone, f"copyright files missing: {gone[:10]}"
 
 
 def test_apt_retries_transient_errors(host):
