@@ -236,7 +236,9 @@ def test_openscap_script_widens_debian_12_content_for_13_only(tmp_path):
     assert re.match(pattern, "13.8") and re.match(pattern, "12.12") and not re.match(pattern, "11.9")
     assert "sed " not in bench_openscap.command(bench_openscap.CONTENTS["debian-12"])
     assert "Acquire::http::Proxy=http://10.0.2.2:3142" in bench_openscap.command(
-        bench_openscap.CONTENTS["ubuntu-24.04"], "http://10.0.2.2:3142")
+        bench_openscap.CONTENTS["ubuntu-22.04"], "http://10.0.2.2:3142")
+    assert set(bench_openscap.CONTENTS) | set(bench_openscap.MISSING) == set(tables.OPERATING_SYSTEMS)
+    assert "no Ubuntu 24.04 datastream" in bench_openscap.scan(None, "ubuntu-24.04")["error"]
 
 
 def test_document_has_every_figure_with_baseline_ratio_machine_commit_and_time(tmp_path):

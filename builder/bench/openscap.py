@@ -11,7 +11,9 @@ Which content and profile (checked 2026-11-30 against ssg 0.1.76, trixie's):
   ships datastreams for Debian 11 and 12 only: Debian 13 is scanned with the Debian 12 content, its
   platform check (/etc/debian_version is 12.x) widened to 13.x, or every rule would be
   "notapplicable".
-- Ubuntu 22.04 and 24.04: CIS Level 1 server from ssg-debderived. Ubuntu 26.04 has no content yet.
+- Ubuntu 22.04: CIS Level 1 server from the archive's ssg-debderived. Ubuntu 24.04: noble's
+  ssg-debderived (0.1.71) has no 24.04 datastream (trixie's 0.1.76 has), and 26.04 none at all:
+  reported as not measured, with that reason.
 
 The parsers are pure functions, tested on a real scan's output (tests/test_bench.py).
 """
@@ -42,8 +44,11 @@ class Content:
 CONTENTS = {
     "debian-13": Content("ssg-debian", "ssg-debian12-ds.xml", "anssi_bp28_intermediary", widen_to="13"),
     "debian-12": Content("ssg-debian", "ssg-debian12-ds.xml", "anssi_bp28_intermediary"),
-    "ubuntu-24.04": Content("ssg-debderived", "ssg-ubuntu2404-ds.xml", "cis_level1_server"),
     "ubuntu-22.04": Content("ssg-debderived", "ssg-ubuntu2204-ds.xml", "cis_level1_server"),
+}
+MISSING = {
+    "ubuntu-24.04": "noble's ssg-debderived (0.1.71) has no Ubuntu 24.04 datastream",
+    "ubuntu-26.04": "the archive's ComplianceAsCode content has no Ubuntu 26.04 datastream",
 }
 
 # Results that say nothing about the system: the rule does not apply, or was not selected.
@@ -112,7 +117,7 @@ def scan(session, os_name: str, apt_proxy: str = "", timeout: float = 1800) -> d
     is reported in the result, not raised: the rest of the bench still stands."""
     content = CONTENTS.get(os_name)
     if content is None:
-        return {"error": f"no ComplianceAsCode content for {os_name}"}
+        return {"error": MISSING.get(os_name, f"no ComplianceAsCode content for {os_name}")}
     started = time.monotonic()
     code, out = session.run(command(content, apt_proxy), timeout=timeout)
     meta = {"content": f"{content.package} {content.datastream}", "profile": content.profile,
