@@ -31,7 +31,8 @@ SYSCTL = {
 }
 
 # scripts/files/modprobe/djbake-blacklist.conf
-UNUSED_MODULES = ("dccp", "sctp", "rds", "tipc", "cramfs", "freevxfs", "jffs2", "hfs", "hfsplus", "udf")
+UNUSED_MODULES = ("dccp", "sctp", "rds", "tipc", "cramfs", "freevxfs", "jffs2", "hfs", "hfsplus", "udf",
+                  "usb-storage", "firewire-core", "firewire-ohci")
 
 STRONG_CIPHERS = {"chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
                   "aes256-ctr", "aes192-ctr", "aes128-ctr"}
@@ -95,6 +96,13 @@ def sshd_problems(cfg: dict[str, str]) -> list[str]:
         problems.append(f"x11forwarding {cfg.get('x11forwarding')}")
     if cfg.get("banner", "none") == "none":
         problems.append("no banner")
+    # Lynis SSH-7408: fingerprints of the keys used in the log; no compression; dead clients
+    # found by sshd's own encrypted keepalives (ClientAlive*), not spoofable TCP keepalives.
+    for key, want in (("loglevel", "VERBOSE"), ("compression", "no"), ("tcpkeepalive", "no")):
+        if cfg.get(key, "").lower() != want.lower():
+            problems.append(f"{key} {cfg.get(key)} (want {want})")
+    if int(cfg.get("clientalivecountmax", "3")) > 2:
+        problems.append(f"clientalivecountmax {cfg.get('clientalivecountmax')} > 2")
     return problems
 
 

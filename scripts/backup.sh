@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Daily dumps of the local PostgreSQL database with retention, and
-# `djbake-backup now|list|restore FILE` (docs/backups.md).
+# `djbake-backup now|list|restore FILE|remote|fetch NAME` (docs/backups.md).
+# s3cmd (Debian's and Ubuntu's package, about 9 MiB with libmagic) uploads the
+# dumps to S3-compatible storage when app.env names a bucket; unused otherwise.
 # Inputs: DJBAKE_DATABASE (this script only runs when it is postgresql).
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
+apt_install s3cmd
 put djbake/djbake-backup /usr/local/sbin/djbake-backup 0755
 put systemd/djbake-backup.service /etc/systemd/system/djbake-backup.service 0644
 put systemd/djbake-backup.timer /etc/systemd/system/djbake-backup.timer 0644

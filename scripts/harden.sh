@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Host hardening beyond each service's own script (docs/security.md):
 # kernel and network parameters, unused kernel modules refused, no core
-# dumps, a login banner, umask 027 for login shells, a capped journal, and
+# dumps, a login banner, umask 027 for login shells, password quality, sudo
+# defaults, a capped journal, and
 # restart-on-failure for the services whose distribution units do not
 # restart. Runs after nginx, PostgreSQL and Redis are installed (in the
 # stack layer, builder/bake/stack.py), so the restart drop-ins find them.
@@ -36,6 +37,34 @@ put systemd/coredump-off.conf /etc/systemd/coredump.conf.d/90-djbake.conf 0644
 put login/issue /etc/issue 0644
 put login/issue /etc/issue.net 0644
 put login/umask.sh /etc/profile.d/djbake-umask.sh 0644
+
+# Password quality for any password an admin sets (the image's accounts have
+# none): libpam-pwquality adds itself to common-password (pam-auth-update,
+# retry=3); cracklib-runtime gives its dictionary check a dictionary.
+apt_install libpam-pwquality cracklib-runtime
+put login/pwquality.conf /etc/security/pwquality.conf 0644
+
+# sudo: ignore_dot and use_pty; its drop-in directory closed to others (0750,
+# OpenSCAP's directory_permissions_etc_sudoersd). visudo checks the whole
+# policy before the build goes on: a broken sudoers would lock admins out.
+if command -v sudo >/dev/null 2>&1; then
+    put sudo/djbake-defaults /etc/sudoers.d/djbake-defaults 0440
+    chmod 0750 /etc/sudoers.d
+    visudo -c -q
+else
+    rm -f /etc/sudoers.d/djbake-defaults
+fi
+
+# Closed to other users (CIS Level 1, Lynis FILE-7524 and HOME-9304): sshd's
+# configuration, cron's tables and directories, PostgreSQL's home (its data
+# directory is 0700 already; clients use the socket in /run/postgresql).
+for path in /etc/ssh/sshd_config /etc/crontab; do
+    [ ! -e "$path" ] || chmod 0600 "$path"
+done
+for path in /etc/cron.d /etc/cron.hourly /etc/cron.daily /etc/cron.weekly /etc/cron.monthly /etc/cron.yearly; do
+    [ ! -d "$path" ] || chmod 0700 "$path"
+done
+[ ! -d /var/lib/postgresql ] || chmod 0750 /var/lib/postgresql
 
 # The journal: capped, so a busy site cannot fill the disk with it.
 put systemd/journald-cap.conf /etc/systemd/journald.conf.d/90-djbake.conf 0644

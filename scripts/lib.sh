@@ -57,15 +57,49 @@ retry() {
 }
 
 # Point this build's apt at the host's package cache (DJBAKE_APT_PROXY, set by
-# djbake when its apt-cacher-ng answers: builder/apt_cache.py), or at nothing.
+# djbake when its apt-cacher-ng answered at the start of the build:
+# builder/bake/apt_cache.py), or at nothing. Not a fixed Acquire::http::Proxy:
+# apt asks APT_PROXY_DETECT (Acquire::http::Proxy-Auto-Detect) once per host in
+# each apt run, and it names the cache only while the cache answers, so a
+# cache that went away mid-build costs one failed apt run (retried by the
+# callers) and the rest fetch from the mirror directly, saying so in the log.
 # Rewritten by every script that uses apt, as a cached stack layer may carry
-# another build's address; seal.sh removes it, so no image keeps it.
+# another build's address; seal.sh removes both files, so no image keeps them.
 APT_PROXY_CONF=/etc/apt/apt.conf.d/00djbake-build-proxy
+APT_PROXY_DETECT=/etc/apt/djbake-build-proxy-detect
+# Seconds the probe waits for the cache's HTTP answer (a local daemon answers in milliseconds).
+APT_PROXY_PROBE_TIMEOUT=${APT_PROXY_PROBE_TIMEOUT:-4}
 apt_use_cache() {
-    if [ -n "${DJBAKE_APT_PROXY:-}" ]; then
-        printf 'Acquire::http::Proxy "%s";\n' "$DJBAKE_APT_PROXY" >"$APT_PROXY_CONF"
-    else
-        rm -f "$APT_PROXY_CONF"
+    if [ -z "${DJBAKE_APT_PROXY:-}" ]; then
+        rm -f "$APT_PROXY_CONF" "$APT_PROXY_DETECT"
+        return
+    fi
+    # apt's http method runs it as _apt, with the URL it is about to fetch as $1;
+    # stdout: the proxy or DIRECT; stderr reaches apt's own output (the build log).
+    {
+        printf '#!/bin/bash\n'
+        printf '# djbake build only (scripts/lib.sh; seal.sh removes it): apt'"'"'s Acquire::http::Proxy-Auto-Detect.\n'
+        printf 'proxy=%q timeout=%q\n' "$DJBAKE_APT_PROXY" "$APT_PROXY_PROBE_TIMEOUT"
+        cat <<'PROBE'
+hostport=${proxy#*://}
+hostport=${hostport%%/*}
+# Any HTTP status line from it means it serves; no answer in time (stopped, or
+# hanging) means it does not.
+reply=$(timeout "$timeout" bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "HEAD / HTTP/1.0\r\n\r\n" >&3 && head -c 5 <&3' \
+    "${hostport%:*}" "${hostport##*:}" 2>/dev/null) || true
+if [ "$reply" = "HTTP/" ]; then
+    echo "$proxy"
+else
+    echo "[djbake apt] the host's package cache at $proxy does not answer: fetching ${1:-packages} from the mirror directly" >&2
+    echo DIRECT
+fi
+PROBE
+    } >"$APT_PROXY_DETECT"
+    chmod 0755 "$APT_PROXY_DETECT"
+    printf 'Acquire::http::Proxy-Auto-Detect "%s";\n' "$APT_PROXY_DETECT" >"$APT_PROXY_CONF"
+    # Said once per step in the build log too, before apt runs.
+    if [ "$("$APT_PROXY_DETECT" 2>/dev/null)" = DIRECT ]; then
+        log "the host's package cache at $DJBAKE_APT_PROXY does not answer: apt fetches from the mirror directly"
     fi
 }
 

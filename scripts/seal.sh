@@ -59,7 +59,7 @@ truncate -s 0 /etc/machine-id
 
 # 4. Leftovers of the build (the host's package cache was this build's only).
 apt-get -q clean
-rm -f "$APT_PROXY_CONF"
+rm -f "$APT_PROXY_CONF" "$APT_PROXY_DETECT"
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 # Dumps of the build's database (djbake-backup), if any were made: per-VM data.
 rm -rf /var/backups/djbake

@@ -4,7 +4,9 @@ The last test is real: Debian's apt-cacher-ng started by our script on a
 free port, two fresh containers of the docker base installing a package
 through scripts/lib.sh's apt_install with DJBAKE_APT_PROXY set as djbake
 sets it, and the cache's own log showing that the second container got the
-package without the cache fetching it again. The rest are fast.
+package without the cache fetching it again; then a third whose cache is
+stopped between its apt steps, which installs from the mirror directly and
+says so. The rest are fast.
 """
 from __future__ import annotations
 
@@ -110,6 +112,77 @@ def test_traffic_reads_fetched_and_served_bytes(tmp_path):
     assert apt_cache.traffic(tmp_path / "missing.log", 0) == apt_cache.Traffic(0, 0, 0, 0)
 
 
+# -- the fallback to the mirror (scripts/lib.sh apt_use_cache) -------------------
+
+def _detect(tmp_path, proxy: str, probe_timeout: int = 1) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """Run lib.sh's apt_use_cache with its two files moved under tmp_path: (conf, detect script, the run)."""
+    conf, detect = tmp_path / "00djbake-build-proxy", tmp_path / "djbake-build-proxy-detect"
+    run = subprocess.run(
+        ["bash", "-c", f'. {SCRIPTS / "lib.sh"}; APT_PROXY_CONF={conf}; APT_PROXY_DETECT={detect}; apt_use_cache'],
+        env=dict(os.environ, DJBAKE_APT_PROXY=proxy, APT_PROXY_PROBE_TIMEOUT=str(probe_timeout)),
+        capture_output=True, text=True, timeout=60)
+    return conf, detect, run
+
+
+def _ask(detect: Path) -> subprocess.CompletedProcess:
+    # As apt's http method calls it: the URL it is about to fetch as $1.
+    return subprocess.run([str(detect), "http://deb.debian.org/debian/dists/trixie/InRelease"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_apt_asks_the_probe_and_gets_the_cache_while_it_answers(tmp_path, serve):
+    port = serve(Page.body)
+    proxy = f"http://127.0.0.1:{port}"
+    conf, detect, run = _detect(tmp_path, proxy)
+    assert run.returncode == 0, run.stderr
+    assert conf.read_text() == f'Acquire::http::Proxy-Auto-Detect "{detect}";\n'
+    assert "does not answer" not in run.stdout + run.stderr
+    answer = _ask(detect)
+    assert (answer.returncode, answer.stdout, answer.stderr) == (0, proxy + "\n", "")
+
+
+def test_a_cache_that_is_gone_means_direct_fetches_and_says_so(tmp_path):
+    proxy = f"http://127.0.0.1:{free_port()}"      # nothing listens
+    conf, detect, run = _detect(tmp_path, proxy)
+    assert run.returncode == 0, run.stderr
+    assert f"the host's package cache at {proxy} does not answer: apt fetches from the mirror directly" in run.stdout
+    answer = _ask(detect)
+    assert answer.returncode == 0 and answer.stdout == "DIRECT\n"
+    assert ("does not answer: fetching http://deb.debian.org/debian/dists/trixie/InRelease from the mirror "
+            "directly") in answer.stderr
+
+
+def test_a_cache_that_accepts_but_never_answers_means_direct_fetches(tmp_path):
+    # A stopped (SIGSTOPped, wedged) daemon: the kernel accepts the connection, nothing replies.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        proxy = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        _, detect, run = _detect(tmp_path, proxy, probe_timeout=1)
+        assert "does not answer" in run.stdout
+        answer = _ask(detect)
+    assert answer.stdout == "DIRECT\n"
+
+
+def test_no_proxy_given_removes_both_files(tmp_path, serve):
+    conf, detect, _ = _detect(tmp_path, f"http://127.0.0.1:{serve(Page.body)}")
+    assert conf.exists() and detect.exists()
+    conf, detect, run = _detect(tmp_path, "")
+    assert run.returncode == 0 and not conf.exists() and not detect.exists()
+
+
+def test_the_sealed_image_scan_finds_either_file_left_behind(tmp_path, serve):
+    # seal.sh removes both; if a change ever kept one, the sealed-artifact scan (builder/secretscan.py's
+    # build-proxy rule, run on every sealed image) names it.
+    from builder import secretscan
+
+    conf, detect, _ = _detect(tmp_path, f"http://127.0.0.1:{serve(Page.body)}")
+    for leftover in (conf, detect):
+        found = secretscan.scan_file(leftover, image=True)
+        assert [f.kind for f in found] == ["build-proxy"], found
+    assert 'rm -f "$APT_PROXY_CONF" "$APT_PROXY_DETECT"' in (SCRIPTS / "seal.sh").read_text()
+
+
 def test_rendered_templates_carry_the_variable_not_an_address(tmp_path):
     from builder import spec
     from builder.bake import render, template
@@ -178,7 +251,8 @@ def test_a_second_build_gets_its_packages_from_the_cache(tmp_path):
             finally:
                 box.remove(force=True)
             assert code == 0, out
-            assert "Hello, world!" in out and f'Acquire::http::Proxy "{proxy}";' in out
+            assert "Hello, world!" in out and 'Acquire::http::Proxy-Auto-Detect "/etc/apt/djbake-build-proxy-detect";' in out
+            assert "does not answer" not in out
             assert "00djbake-build-proxy" not in out.rsplit(";", 1)[-1]   # removed again
             time.sleep(1.1)   # the last line of this run written
             runs.append(apt_cache.traffic(log, since, until=time.time()))
@@ -187,6 +261,38 @@ def test_a_second_build_gets_its_packages_from_the_cache(tmp_path):
         assert second.packages_fetched == 0 and second.packages_served >= 1, second
         print(f"apt cache: first install fetched {first.fetched} B upstream, second {second.fetched} B "
               f"(served {second.served} B)")
+        _cache_stopped_mid_build(client, base.reference, payload, proxy, env, log)
     finally:
         subprocess.run(["bash", str(SCRIPTS / "host" / "stop-apt-cache.sh")], env=env, check=True)
     assert not Path(f"/proc/{pid}").exists()
+
+
+def _cache_stopped_mid_build(client, base: str, payload: bytes, proxy: str, env: dict, log: Path) -> None:
+    """A build fetches its package lists through the cache, the cache is stopped, the build's next apt
+    step installs from the mirror directly and says so (issue 20, point 6)."""
+    script = ("set -e; . /djbake/lib.sh; apt_lists; touch /tmp/listed; "
+              "while [ ! -e /tmp/go ]; do sleep 0.2; done; apt_install hello; hello")
+    time.sleep(1.1)
+    since = time.time()
+    box = client.containers.create(base, entrypoint=["/bin/bash", "-c", script],
+                                   environment={"DJBAKE_APT_PROXY": proxy})
+    try:
+        box.put_archive("/", payload)
+        box.start()
+        deadline = time.monotonic() + 300
+        while box.exec_run(["test", "-e", "/tmp/listed"]).exit_code != 0:
+            box.reload()
+            assert box.status == "running" and time.monotonic() < deadline, box.logs().decode(errors="replace")
+            time.sleep(0.5)
+        time.sleep(1.1)
+        through_cache = apt_cache.traffic(log, since, until=time.time())
+        subprocess.run(["bash", str(SCRIPTS / "host" / "stop-apt-cache.sh")], env=env, check=True)
+        box.exec_run(["touch", "/tmp/go"])
+        code = box.wait(timeout=600)["StatusCode"]
+        out = box.logs().decode(errors="replace")
+    finally:
+        box.remove(force=True)
+    assert through_cache.files_served >= 1, through_cache          # the lists came through the cache
+    assert code == 0 and "Hello, world!" in out, out
+    assert f"the host's package cache at {proxy} does not answer: apt fetches from the mirror directly" in out
+    assert f"[djbake apt] the host's package cache at {proxy} does not answer: fetching http://" in out

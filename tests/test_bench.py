@@ -9,6 +9,7 @@ see docs/benchmarks.md).
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from builder.bake import gate, layers, render, timings, wheelhouse
 from builder.bake.packer_log import Timing
 from builder.bench import (
     chart as bench_chart,
+    openscap as bench_openscap,
     probe as bench_probe,
     report as bench,
     run as bench_run,
@@ -188,10 +190,60 @@ def a_document(tmp_path) -> dict:
         bench.render_validate(0.3, {"aws": 1.3, "docker": 1.4}, time.monotonic() - started + 0.5),
     ]
     security = {"lynis": {"baked": 62, "base": 55, "version": "3.0.8"},
+                "openscap": {"baked": bench_openscap.parse(OSCAP_OUTPUT) | {
+                    "profile": "anssi_bp28_intermediary", "content": "ssg-debian ssg-debian12-ds.xml",
+                    "widened_to": "13"}, "base": {"error": "no ComplianceAsCode content for ubuntu-26.04"}},
                 "ports": bench_probe.ports_verdict([("tcp", "0.0.0.0", 22), ("tcp", "0.0.0.0", 80)])}
     extra = {"substitutions": ["base reachable: systemd boot finished"],
              "builds": {"full": {"timings": full}, "rebuild": {"timings": again}}}
     return bench.document("docker", figures, security, "abc123", extra)
+
+
+# Real `oscap xccdf eval` output (1.4.2, ssg-debian 0.1.76, a debian-13 container), four rules of it: oscap
+# writes "\r\t" between a key and its value when its output is no terminal.
+OSCAP_OUTPUT = (
+    "WARNING: Skipping ./security-oval-oval-definitions-bookworm.xml.bz2 file which is referenced from XCCDF content\n"
+    "--- Starting Evaluation ---\n\n"
+    "Title\r\tInstall AIDE\nRule\r\txccdf_org.ssgproject.content_rule_package_aide_installed\n"
+    "Result\r\tnotapplicable\n\n"
+    "Title\r\tVerify Permissions On /etc/sudoers.d Directory\n"
+    "Rule\r\txccdf_org.ssgproject.content_rule_directory_permissions_etc_sudoersd\nResult\r\tfail\n\n"
+    "Title\r\tEnsure Software Patches Installed\n"
+    "Rule\r\txccdf_org.ssgproject.content_rule_security_patches_up_to_date\nResult\r\tnotchecked\n\n"
+    "Title\r\tDisable SSH Root Login\nRule\r\txccdf_org.ssgproject.content_rule_sshd_disable_root_login\n"
+    "Result\r\tpass\n\n"
+    "--- djbake: score ---\n"
+    '<score system="urn:xccdf:scoring:default" maximum="100.000000">82.500000</score>\n')
+
+
+def test_openscap_output_parser():
+    found = bench_openscap.parse(OSCAP_OUTPUT)
+    assert found == {"pass": 1, "fail": 1, "notapplicable": 1, "notchecked": 1, "other": {}, "applicable": 2,
+                     "passing_percent": 50.0, "score": 82.5, "failed": ["directory_permissions_etc_sudoersd"]}
+    # Read in text mode, the carriage returns became newlines: the same counts.
+    assert bench_openscap.parse(OSCAP_OUTPUT.replace("\r", "\n")) == found
+    with pytest.raises(ValueError, match="no rule results"):
+        bench_openscap.parse("oscap: command not found\n")
+
+
+def test_openscap_script_widens_debian_12_content_for_13_only(tmp_path):
+    """The sed of the script, run here on the datastream's real line: Debian 13 matches, 11 does not."""
+    line = '<ind:pattern operation="pattern match">^12.[0-9]+$</ind:pattern>\n'
+    ds = tmp_path / "ds.xml"
+    ds.write_text("<x>\n" + line + "</x>\n")
+    script = bench_openscap.command(bench_openscap.CONTENTS["debian-13"])
+    sed = next(s for s in script.splitlines() if s.startswith("sed "))
+    sed = sed.replace(f"{bench_openscap.CONTENT_DIR}/ssg-debian12-ds.xml", str(ds)).replace(
+        "/tmp/djbake-ds.xml", str(tmp_path / "out.xml"))
+    subprocess.run(["sh", "-c", sed], check=True)
+    pattern = re.search(r'match">(.*)</ind:pattern>', (tmp_path / "out.xml").read_text()).group(1)
+    assert pattern == "^(12|13)[.][0-9]+$"
+    assert re.match(pattern, "13.8") and re.match(pattern, "12.12") and not re.match(pattern, "11.9")
+    assert "sed " not in bench_openscap.command(bench_openscap.CONTENTS["debian-12"])
+    assert "Acquire::http::Proxy=http://10.0.2.2:3142" in bench_openscap.command(
+        bench_openscap.CONTENTS["ubuntu-22.04"], "http://10.0.2.2:3142")
+    assert set(bench_openscap.CONTENTS) | set(bench_openscap.MISSING) == set(tables.OPERATING_SYSTEMS)
+    assert "no Ubuntu 24.04 datastream" in bench_openscap.scan(None, "ubuntu-24.04")["error"]
 
 
 def test_document_has_every_figure_with_baseline_ratio_machine_commit_and_time(tmp_path):
@@ -216,6 +268,11 @@ def test_report_shows_every_ratio_the_substitutions_lynis_and_ports(tmp_path):
         assert f["title"] in text and bench._num(f["ratio"]) in text
     assert "systemd boot finished" in text
     assert "baked image **62**, bare base 55 (difference +7)" in text
+    assert ("OpenSCAP `anssi_bp28_intermediary` (ssg-debian ssg-debian12-ds.xml, its platform check widened to "
+            "Debian 13), baked image: **1 pass**, 1 fail, 1 notapplicable, 1 notchecked; 50.0% of applicable "
+            "rules pass; score 82.5.") in text
+    assert "Failing on the baked image: directory_permissions_etc_sudoersd." in text
+    assert "OpenSCAP (bare base): not measured: no ComplianceAsCode content for ubuntu-26.04" in text
     assert "not listening: [443]; nothing else listens publicly" in text
     assert "test_nginx::test_config" in text
 

@@ -42,9 +42,10 @@ def test_sshd_config_of_the_image_passes_and_weak_settings_fail():
     assert hardening.sshd_problems(cfg) == []
     weak = dict(cfg, ciphers=cfg["ciphers"] + ",aes128-cbc", macs="hmac-sha1", maxauthtries="6",
                 logingracetime="120", x11forwarding="yes", banner="none",
-                kexalgorithms="diffie-hellman-group14-sha1," + cfg["kexalgorithms"])
+                kexalgorithms="diffie-hellman-group14-sha1," + cfg["kexalgorithms"],
+                loglevel="INFO", compression="yes", tcpkeepalive="yes", clientalivecountmax="3")
     problems = hardening.sshd_problems(weak)
-    assert len(problems) == 7, problems
+    assert len(problems) == 11, problems
     assert "ciphers: ['aes128-cbc'] not in the strong set" in problems
 
 

@@ -10,8 +10,10 @@ A build uses the cache only when it answers at the address its guest will
 use; otherwise apt fetches directly, as without djbake. The address is
 given to the guest scripts as the Packer variable `apt_proxy` (never in the
 rendered template, so a cached stack layer does not depend on it);
-scripts/lib.sh points apt at it for the build only and seal.sh removes the
-setting, so no image carries it. Cloud builds fetch from their cloud's own
+scripts/lib.sh points apt at it for the build only, through a probe apt runs
+before its fetches (Acquire::http::Proxy-Auto-Detect): a cache that stops
+answering mid-build sends apt to the mirror directly, and the build log says
+so. seal.sh removes the setting and the probe, so no image carries them. Cloud builds fetch from their cloud's own
 mirrors and do not use it.
 """
 from __future__ import annotations

@@ -255,6 +255,7 @@ def _security_lines(sec: dict) -> list[str]:
     if lyn:
         lines.append(f"- Lynis {lyn.get('version', '?')} hardening index: baked image **{lyn.get('baked')}**, "
                      f"bare base {lyn.get('base')} (difference {_signed(lyn.get('baked'), lyn.get('base'))}).")
+    lines += _openscap_lines(sec.get("openscap") or {})
     ports = sec.get("ports") or {}
     if ports:
         if ports.get("ok"):
@@ -296,3 +297,24 @@ def _signed(a, b) -> str:
     if a is None or b is None:
         return "-"
     return f"{a - b:+d}"
+
+
+def _openscap_lines(scap: dict) -> list[str]:
+    """Pass/fail/notapplicable and score per target (builder/bench/openscap.py)."""
+    lines = []
+    for target in ("baked", "base"):
+        r = scap.get(target)
+        if not r:
+            continue
+        what = "baked image" if target == "baked" else "bare base"
+        if r.get("error"):
+            lines.append(f"- OpenSCAP ({what}): not measured: {r['error']}")
+            continue
+        widened = f", its platform check widened to Debian {r['widened_to']}" if r.get("widened_to") else ""
+        lines.append(f"- OpenSCAP `{r.get('profile')}` ({r.get('content')}{widened}), {what}: "
+                     f"**{r.get('pass')} pass**, {r.get('fail')} fail, {r.get('notapplicable')} notapplicable, "
+                     f"{r.get('notchecked')} notchecked; {r.get('passing_percent')}% of applicable rules pass; "
+                     f"score {r.get('score')}.")
+        if target == "baked" and r.get("failed"):
+            lines.append(f"  Failing on the baked image: {', '.join(r['failed'])}.")
+    return lines

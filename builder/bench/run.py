@@ -6,7 +6,8 @@
     baked image booted to HTTP 200 | bare base booted to SSH (docker: systemd up)
     image size | its packages' installed size; Ubuntu 24.04 minimal
     gate time per check (junit + catalog) | one `true` through the same transport
-    Lynis hardening index: baked | base; listening ports of the baked image
+    Lynis hardening index: baked | base; OpenSCAP (builder/bench/openscap.py): baked | base;
+    listening ports of the baked image
 
 The builds are real `djbake image` runs (builder/bake/pipeline.py) recorded in a
 catalog of the benchmark's own (bench/out/catalog.sqlite: a bench build is
@@ -35,6 +36,7 @@ from builder.bake import apt_cache, gate, pipeline, provenance, render, wheelhou
 from builder.bake import packer as packer_mod
 from builder.bake.validate_all import WORKERS as VALIDATE_WORKERS
 from builder.bake.validate_all import validate_all
+from builder.bench import openscap as bench_openscap
 from builder.bench import probe as bench_probe
 from builder.bench import report as bench
 from builder.bench import targets as bench_targets
@@ -167,11 +169,15 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
             round_trip = bench_probe.round_trip(session)
             note(f"baked: HTTP 200 after {baked_seconds:.0f} s; ports {ports['public_tcp']}; Lynis ...")
             lynis_baked = bench_probe.lynis(session)
+            note("baked: OpenSCAP ...")
+            scap_baked = bench_openscap.scan(session, spec.os, apt_cache.proxy_for(provider))
 
         note(f"booting the bare base to {target.base_ready_what}; Lynis; the floor install")
         with target.base(spec) as (base_seconds, session):
             base_packages = bench_probe.packages(session)
             lynis_base = bench_probe.lynis(session)
+            # Installed, run and purged again before the floor install is timed.
+            scap_base = bench_openscap.scan(session, spec.os, apt_cache.proxy_for(provider))
             added = sorted(set(baked_packages) - set(base_packages))
 
             house = wheelhouse.ensure(spec, log=note)
@@ -198,6 +204,7 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
                   "version": lynis_baked["version"],
                   "tests": {"baked": lynis_baked["tests"], "base": lynis_base["tests"]},
                   "seconds": {"baked": lynis_baked["seconds"], "base": lynis_base["seconds"]}},
+        "openscap": {"baked": scap_baked, "base": scap_base},
         "ports": ports,
     }
     extra = {

@@ -99,6 +99,9 @@ class DockerTarget:
         "build, which then reuses it.",
         "Lynis and the port listing run in containers: kernel and boot-loader tests of Lynis see the host's "
         "kernel or nothing, so they count for neither image or equally for both.",
+        "OpenSCAP in containers: ComplianceAsCode marks its machine-only rules (kernel parameters, boot loader, "
+        "partitions, audit) notapplicable where /.dockerenv exists, so a container's counts cover fewer rules "
+        "than a VM's.",
     ]
 
     def __init__(self):

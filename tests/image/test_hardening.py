@@ -2,6 +2,7 @@
 modules refused, no core dumps, strong SSH, banner, umask, capped journal, restart policies.
 Expectations and parsers: builder/hardening.py."""
 import contextlib
+import shlex
 
 import batch
 import pytest
@@ -88,3 +89,55 @@ def test_app_logs_rotated(host):
         out = host.run("logrotate --debug /etc/logrotate.conf")
     assert "/var/log/django/*.log" in out.stdout + out.stderr, "no logrotate rule reads /var/log/django"
     assert host.service("logrotate.timer").is_enabled
+
+
+# Through libpwquality itself (python3 is in every image): the verdict pam_pwquality gives a password.
+PWQUALITY_CHECK = r"""
+import ctypes, sys
+lib = ctypes.CDLL("libpwquality.so.1")
+lib.pwquality_default_settings.restype = ctypes.c_void_p
+settings = ctypes.c_void_p(lib.pwquality_default_settings())
+if lib.pwquality_read_config(settings, None, None) != 0:
+    sys.exit("pwquality.conf unreadable")
+for pw in sys.argv[1:]:
+    print(pw, lib.pwquality_check(settings, pw.encode(), None, None, None))
+"""
+
+
+def test_password_quality(host):
+    """Any password set later: 15 characters of 4 classes, not a dictionary word (OpenSCAP ANSSI BP-028,
+    Lynis AUTH-9262); pam_pwquality in the password stack, so passwd applies it."""
+    assert "pam_pwquality.so" in host.file("/etc/pam.d/common-password").content_string
+    weak = ["Tr0ub4dor&3", "correcthorsebatterystaple", "CorrectHorseBatteryStaple1"]   # short; 1 class; no symbol
+    strong = "qK7#vB2!mZ9@xW4$"
+    out = host.check_output(" ".join(shlex.quote(a) for a in ["python3", "-c", PWQUALITY_CHECK, *weak, strong]))
+    scores = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in out.splitlines()}
+    assert all(scores[w] < 0 for w in weak), f"accepted (a score >= 0): {scores}"
+    assert scores[strong] >= 0, f"a strong password refused: {scores}"
+
+
+def test_sudo_defaults(host):
+    """ignore_dot and use_pty in sudo's effective policy; /etc/sudoers.d closed to others."""
+    if not host.exists("sudo"):
+        pytest.skip("sudo is not installed")
+    with host.sudo():
+        policy = host.check_output("sudo -V")
+        mode = host.check_output("stat -c %a /etc/sudoers.d")
+    assert "Ignore '.' in $PATH" in policy, policy[-2000:]
+    assert "Always run commands in a pseudo-tty" in policy, policy[-2000:]
+    assert mode == "750", f"/etc/sudoers.d mode {mode}"
+
+
+# path: the most it may allow (CIS Level 1; Lynis FILE-7524, HOME-9304); absent paths are skipped.
+MAX_MODES = {"/etc/ssh/sshd_config": 0o600, "/etc/crontab": 0o600, "/etc/cron.d": 0o700,
+             "/etc/cron.hourly": 0o700, "/etc/cron.daily": 0o700, "/etc/cron.weekly": 0o700,
+             "/etc/cron.monthly": 0o700, "/var/lib/postgresql": 0o750}
+
+
+def test_restricted_permissions(host):
+    with host.sudo():
+        out = host.check_output("stat -c '%n %a' " + " ".join(MAX_MODES) + " 2>/dev/null || true")
+    modes = {line.split()[0]: int(line.split()[1], 8) for line in out.splitlines() if line.strip()}
+    assert "/etc/ssh/sshd_config" in modes, out
+    loose = {p: oct(m) for p, m in modes.items() if m & ~MAX_MODES[p]}
+    assert not loose, f"more open than {', '.join(f'{p} {oct(MAX_MODES[p])}' for p in loose)}: {loose}"
