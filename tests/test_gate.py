@@ -52,6 +52,16 @@ def test_compare_boots():
     assert "not recorded" in gate.compare_boots(a, {})[0]
 
 
+def test_compare_boots_of_an_image_without_a_database():
+    """`database: none`: no password on either boot is no problem; one boot with one is."""
+    a = {"ssh_host_keys": "x", "machine_id": "1", "secret_key_sha256": "s"}
+    assert gate.compare_boots(a, {k: v + "2" for k, v in a.items()}) == []
+    b = {**{k: v + "2" for k, v in a.items()}, "db_password_sha256": "p"}
+    assert gate.compare_boots(a, b) == ["db_password_sha256: not recorded by both boots"]
+    assert "secret_key_sha256: not recorded by both boots" in gate.compare_boots(a, {"ssh_host_keys": "y",
+                                                                                       "machine_id": "2"})
+
+
 def test_key_from_environment_is_private_and_removed(monkeypatch):
     class Args:
         key_file = None

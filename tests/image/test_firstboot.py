@@ -70,8 +70,10 @@ def test_host_keys_and_machine_id_exist(host, record):
 @pytest.mark.fresh_boot
 def test_record_secret_hashes(app_env, record):
     # Hashes only: the record file leaves the VM, the secrets must not.
-    record["secret_key_sha256"] = sha256(app_env.get("DJANGO_SECRET_KEY", ""))
-    record["db_password_sha256"] = sha256(app_env.get("DJANGO_DB_PASSWORD", ""))
+    # A missing secret is recorded as missing, not as the hash of "" (which two boots would share).
+    for key, name in (("secret_key_sha256", "DJANGO_SECRET_KEY"), ("db_password_sha256", "DJANGO_DB_PASSWORD")):
+        if app_env.get(name):
+            record[key] = sha256(app_env[name])
 
 
 @pytest.mark.fresh_boot
