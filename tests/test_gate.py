@@ -52,6 +52,16 @@ def test_compare_boots():
     assert "not recorded" in gate.compare_boots(a, {})[0]
 
 
+def test_compare_boots_of_an_image_without_a_database():
+    """`database: none`: no password on either boot is no problem; one boot with one is."""
+    a = {"ssh_host_keys": "x", "machine_id": "1", "secret_key_sha256": "s"}
+    assert gate.compare_boots(a, {k: v + "2" for k, v in a.items()}) == []
+    b = {**{k: v + "2" for k, v in a.items()}, "db_password_sha256": "p"}
+    assert gate.compare_boots(a, b) == ["db_password_sha256: not recorded by both boots"]
+    assert "secret_key_sha256: not recorded by both boots" in gate.compare_boots(a, {"ssh_host_keys": "y",
+                                                                                       "machine_id": "2"})
+
+
 def test_key_from_environment_is_private_and_removed(monkeypatch):
     class Args:
         key_file = None
@@ -76,3 +86,35 @@ def test_suite_markers_registered_and_documented():
     text = (gate.SUITE / "conftest.py").read_text()
     for marker in ("gate", "fresh_boot", "sealed", "kernel"):
         assert f'"{marker}":' in text
+
+
+def test_skipped_checks_carry_their_message(tmp_path):
+    path = tmp_path / "r.xml"
+    path.write_text(JUNIT)
+    assert gate.skipped_checks(path) == [("test_services::test_time_sync_active", "needs a real kernel")]
+
+
+def test_a_skip_no_rule_allows_is_not_a_pass():
+    from builder.bake import skips
+
+    allowed = [("test_services::test_redis_when_asked", "the spec has no redis"),
+               ("test_services::test_time_sync_active", "needs a real kernel: a container shares the host's")]
+    assert skips.problems("fresh_boot and not kernel", 80, allowed) == []
+    # The same check skipping for another reason, and a check no rule names, are reported.
+    odd = [("test_services::test_redis_when_asked", "no redis-cli here"),
+           ("test_firstboot::test_user_data_deploy_applied", "set DJBAKE_EXPECT_SETTINGS")]
+    assert [p.split(" skipped")[0] for p in skips.problems("fresh_boot", 80, odd)] == [c for c, _ in odd]
+
+
+def test_too_few_passes_is_not_a_pass():
+    from builder.bake import skips
+
+    assert skips.problems("sealed", 8, []) == []
+    assert skips.problems("sealed", 7, []) == ["only 7 checks passed (a complete sealed run passes at least 8)"]
+    assert skips.problems("gate or fresh_boot", 39, [])[0].startswith("only 39 checks passed")
+    assert skips.problems("fresh_boot and not kernel", 40, []) == []
+
+
+def test_suite_result_with_an_unexpected_skip_is_not_ok():
+    r = gate.SuiteResult("fresh-boot", 0, "fresh_boot", passed=80, unexpected=["x::y skipped: why"])
+    assert not r.ok and "not a pass: x::y skipped: why" in r.summary

@@ -30,6 +30,8 @@ from pathlib import Path
 from builder import doctor, providers, safe_paths
 from builder.bake import (
     apt_cache,
+    artifact_guard,
+    gate_report,
     layers,
     provenance,
     render,
@@ -182,7 +184,8 @@ def artifacts_step(job: Job) -> list[tuple[str, str]]:
 
 def verify_step(job: Job, found: list[tuple[str, str]]) -> Verification:
     ctx = job.ctx
-    result = job.provider.verify(found, ctx)
+    before = artifact_guard.hashes(found)
+    result = artifact_guard.check(job.provider.verify(found, ctx), before, found)
     ctx.note(f"verification: {'passed' if result.passed else 'SKIPPED' if result.skipped else 'FAILED'}"
              f" - {result.summary}")
     return result
@@ -215,7 +218,7 @@ def record_step(job: Job, found: list[tuple[str, str]], verification: Verificati
             region=region, artifact=artifact, sha256=_sha256(artifact), git_commit=prov["git_commit"],
             spec_hash=prov["spec_hash"], os=spec.os, tools=provenance.tools(job.packer.version_text), timings=timings,
             verified=verification.passed, verification=verification.as_dict(),
-            extra={"gate": "passed", **ctx.facts}, built_by=who.who(),
+            extra={**gate_report.read(ctx.build_dir), **ctx.facts}, built_by=who.who(),
         )
         for region, artifact in found
     ]

@@ -120,8 +120,12 @@ def parse_env(text: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def facts(host) -> Facts:
+    # Without it every expectation would be a default (pins unchecked, the toolchain check skipped):
+    # an image that lacks it fails every check that reads it.
     f = host.file("/etc/djbake/build.env")
-    return Facts(parse_env(f.content_string) if f.exists else {})
+    if not f.exists:
+        pytest.fail("/etc/djbake/build.env is missing: the suite cannot know what the image was built with")
+    return Facts(parse_env(f.content_string))
 
 
 @pytest.fixture(scope="module")

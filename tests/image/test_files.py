@@ -30,9 +30,18 @@ def test_owner_and_mode(host, path, user, group, mode):
 
 
 def test_code_not_writable_by_the_app(host):
+    """What the app's user can write (`find -writable` run as django: owner, group and other bits,
+    ACLs), in every release's code, static files and virtualenv, and the directories holding them."""
     with host.sudo():
-        writable = host.run("find /srv/app/releases -user django -print -quit").stdout.strip()
-    assert not writable, f"the app owns code: {writable}"
+        owned = host.run("find /srv/app/releases -user django -print -quit").stdout.strip()
+        releases = host.check_output("find /srv/app/releases -mindepth 1 -maxdepth 1 -type d").split()
+        assert releases, "no release in /srv/app/releases"
+        dirs = " ".join(f"{r}/" for r in releases)
+        out = host.run(f"runuser -u django -- find /srv/app /srv/app/releases -maxdepth 0 -writable; "
+                       f"runuser -u django -- find {dirs} -writable 2>/dev/null")
+    writable = out.stdout.split()
+    assert not owned, f"the app owns code: {owned}"
+    assert not writable, f"the app's user can write code: {writable[:10]}"
 
 
 def test_env_file_names_the_app(host, app_env):
@@ -52,3 +61,9 @@ def test_welcome_or_deployed_project_present(host):
         if host.file("/var/lib/djbake/deploy.json").exists:
             return  # a deployed wheel lives in the venv; src may be empty
         assert host.file("/srv/app/current/src/").listdir(), "the live release's src is empty: nothing to serve"
+
+
+def test_build_env_recorded(facts):
+    """/etc/djbake/build.env says what the image was built with (the facts fixture fails without it)."""
+    missing = [k for k in ("IMAGE", "OS", "PROVIDER", "DATABASE") if not facts.get(k)]
+    assert not missing, f"/etc/djbake/build.env lacks DJBAKE_{', DJBAKE_'.join(missing)}"

@@ -41,6 +41,13 @@ def test_health_url(http, facts, welcome):
         assert data.get("database") == "ok", data
 
 
+def test_debug_off(http):
+    """A page that does not exist gets Django's plain 404, not DEBUG's page listing the URLconf."""
+    r = http.get("/djbake-no-such-page/")
+    assert r.status == 404, r
+    assert "DEBUG = True" not in r.body and "URLconf" not in r.body, "DEBUG is on: " + r.body[:300]
+
+
 def global_addresses(host) -> list[str]:
     out = host.check_output("ip -o addr show scope global")
     return [line.split()[3].split("/")[0] for line in out.splitlines()]

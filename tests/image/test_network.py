@@ -1,5 +1,8 @@
 """What the host exposes: listening sockets and the firewall."""
 import ipaddress
+import shlex
+import socket
+import time
 
 import pytest
 
@@ -75,3 +78,82 @@ def test_firewall_drops_all_but_ssh_http_https(host):
 def test_firewall_loaded_at_boot(host):
     assert host.service("nftables.service").is_enabled
     assert host.file("/etc/nftables.conf").contains("policy drop")
+
+
+# A listener on a port nothing uses, started in the guest by the check below: TCP connections and UDP
+# datagrams it receives are written to PROBE_LOG with their source address.
+PROBE_PORT = 47113
+PROBE_LOG = "/run/djbake-firewall-probe.log"
+PROBE = f"""
+import select, socket
+t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("0.0.0.0", {PROBE_PORT})); t.listen(8)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", {PROBE_PORT}))
+while True:
+    for s in select.select([t, u], [], [])[0]:
+        if s is t:
+            c, peer = t.accept(); c.close(); what = "tcp"
+        else:
+            _, peer = u.recvfrom(64); what = "udp"
+        with open("{PROBE_LOG}", "a") as f:
+            f.write(what + " " + peer[0] + "\\n")
+"""
+
+
+def outside_address(host) -> str | None:
+    """An address of the host the runner reaches directly, not through a forwarded port (None)."""
+    if host.backend.NAME == "docker":
+        addrs = [line.split()[3].split("/")[0] for line in host.check_output("ip -o -4 addr show scope global").splitlines()]
+        return addrs[0] if addrs else None
+    spec = getattr(host.backend, "host", None)
+    name = getattr(spec, "name", None)
+    if not name or name == "localhost" or is_loopback(name):
+        return None
+    return name
+
+
+def reachable(addr: str, port: int, timeout: float = 3) -> bool:
+    try:
+        with socket.create_connection((addr, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def test_firewall_refuses_a_spare_port_from_outside(host, facts):
+    """Behaviour, not ruleset text: from the runner, a listener on a spare port (TCP and UDP) gets
+    nothing while SSH (and HTTP, HTTPS with nginx) answer."""
+    addr = outside_address(host)
+    if addr is None:
+        pytest.skip("the runner reaches this host only through a forwarded port (QEMU user networking): "
+                    "no other port of it can be reached from here")
+    unit = "djbake-firewall-probe"
+    with host.sudo():
+        host.run(f"systemctl stop {unit}; rm -f {PROBE_LOG}")
+        host.check_output(f"systemd-run --unit={unit} --collect python3 -c {shlex.quote(PROBE)}")
+    try:
+        with host.sudo():
+            listening = host.run(f"for i in $(seq 30); do ss -Htln 'sport = :{PROBE_PORT}' | grep -q . && exit 0; "
+                                 "sleep 1; done; exit 1")
+            assert listening.rc == 0, f"the probe listener did not start: {host.run(f'journalctl -u {unit} -o cat').stdout}"
+            # The listener works: the guest reaches it itself (loopback is accepted).
+            host.check_output(f"python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+                              f".sendto(b\"in\", (\"127.0.0.1\", {PROBE_PORT}))'")
+        public = [22] + ([80, 443] if facts.nginx and nginx_rejects_handshakes(host) else [80] if facts.nginx else [])
+        closed = [p for p in public if not reachable(addr, p)]
+        assert not closed, f"{addr}: ports {closed} do not answer from the runner"
+        tcp_open = reachable(addr, PROBE_PORT)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            for _ in range(3):
+                u.sendto(b"out", (addr, PROBE_PORT))
+        time.sleep(2)
+        with host.sudo():
+            seen = host.run(f"cat {PROBE_LOG}").stdout.split("\n")
+    finally:
+        with host.sudo():
+            host.run(f"systemctl stop {unit}; rm -f {PROBE_LOG}")
+    assert "udp 127.0.0.1" in seen, f"the probe saw not even the guest's own datagram: {seen}"
+    outside = sorted({line for line in seen if line and not line.endswith(" 127.0.0.1")})
+    assert not tcp_open and not outside, \
+        f"{addr}:{PROBE_PORT} reachable from the runner (tcp connected: {tcp_open}; the probe saw {outside})"

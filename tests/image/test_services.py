@@ -1,4 +1,6 @@
 """The services a Django server runs: enabled for every boot and running now."""
+import time
+
 import batch
 import pytest
 
@@ -74,11 +76,66 @@ def test_fail2ban_reads_the_journal(host):
     assert "Currently banned" in status
 
 
+def _failed_ssh_login(addr: str) -> None:
+    """One SSH login attempt as a user that does not exist (sshd logs it to the journal)."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        client.connect(addr, 22, username="djbake-no-such-user", password="wrong", timeout=5, banner_timeout=5,
+                       auth_timeout=5, allow_agent=False, look_for_keys=False)
+    except Exception:  # noqa: BLE001 - refused is the point; a timeout means banned already
+        pass
+    finally:
+        client.close()
+
+
+def test_fail2ban_bans_after_failed_logins(host):
+    """Behaviour: failed SSH logins from the runner get its address banned by the sshd jail, in
+    nftables, and SSH stops answering it; the ban is lifted afterwards."""
+    if host.backend.NAME != "docker":
+        pytest.skip("bans the runner's own address, which would cut the suite's SSH connection: docker only")
+    addr = host.check_output("ip -o -4 addr show scope global").split()[3].split("/")[0]
+    tries = int(host.check_output("fail2ban-client get sshd maxretry")) + 1
+    try:
+        for _ in range(tries):
+            _failed_ssh_login(addr)
+        banned = ""
+        for _ in range(30):
+            status = host.check_output("fail2ban-client status sshd")
+            banned = " ".join(status.split("Banned IP list:", 1)[-1].split()) if "Banned IP list:" in status else ""
+            if banned:
+                break
+            time.sleep(1)
+        assert banned, f"no ban after {tries} failed logins:\n{journal_tail(host, 'fail2ban.service')}"
+        with host.sudo():
+            rules = host.check_output("nft list ruleset")
+        assert banned in rules, f"{banned} is banned but not in nftables"
+        import socket
+
+        try:
+            socket.create_connection((addr, 22), timeout=3).close()
+            answered = True
+        except OSError:
+            answered = False
+        assert not answered, f"SSH still answers the banned address {banned}"
+    finally:
+        with host.sudo():
+            host.run("fail2ban-client unban --all")
+
+
 def test_unattended_upgrades_enabled(host):
     assert 'APT::Periodic::Unattended-Upgrade "1"' in host.check_output("apt-config dump APT::Periodic::Unattended-Upgrade")
     assert 'APT::Periodic::Update-Package-Lists "1"' in host.check_output("apt-config dump APT::Periodic::Update-Package-Lists")
     for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
         assert host.service(timer).is_enabled, f"{timer} not enabled"
+
+
+def test_security_updates_configured(host):
+    """apt reads the release's security suite (what unattended-upgrades' security origin comes from)."""
+    suites = host.check_output("apt-get indextargets --no-release-info --format '$(RELEASE)'").split()
+    assert any(s.endswith("-security") for s in suites), f"no security suite in apt's sources: {sorted(set(suites))}"
 
 
 def test_time_sync_enabled(host):

@@ -1,0 +1,304 @@
+"""Planted faults: the image suite (tests/image) must notice a broken image, naming the right checks.
+
+From the session's verified docker image (tests/conftest.py `built_image`), one container per fault
+is booted the way the docker verifier boots one (builder/docker/base_image.py `start`), the fault is
+planted with `docker exec` (or, for a fault that must exist before the first boot, in an image
+derived from the verified one), and the suite runs as the verifier runs it (builder/bake/gate.py
+`run_suite`: fresh-boot markers without `kernel`, the sealed suite on a container that has not
+booted). Each fault must fail exactly the checks FAULTS names for it, and the fault-free image must
+pass every check (the verifier's own runs of it are read for that). FAULTS is the one table of fault -> checks; docs/verification.md prints it
+(`python -m tests.test_planted_faults` writes the section; test_docs_table_is_current checks it).
+
+Not planted here (they need a kernel of their own, so they belong to the QEMU end-to-end run): a
+firewall ruleset that nftables itself would refuse at boot, kernel parameters. Not planted at all:
+a pending security update (the archive serves only current versions, so no honest downgrade exists).
+
+Cost: each suite run takes ~1.5 minutes on an idle 2-core host; the faults run WORKERS at a time.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from builder.bake import gate
+from builder.docker import base_image as docker_base
+from builder.docker import client as docker_client
+from builder.paths import ROOT
+from tests.docker_build import built_id
+
+DOC = ROOT / "docs" / "verification.md"
+DOC_BEGIN = "<!-- planted-faults: begin (python -m tests.test_planted_faults) -->"
+DOC_END = "<!-- planted-faults: end -->"
+# The build user a QEMU verifier names (builder/qemu/fresh_boot.py passes DJBAKE_BUILD_USER): the
+# docker provider builds as root, so the fault "build user still present" plants one by this name.
+BUILD_USER = "djbake-builder"
+# A SHA-512 crypt hash (`openssl passwd -6 -salt plantedfault plantedfault`): a root password.
+ROOT_HASH = "$6$plantedfault$mdrziGqHQtGzQ8ltqlmLt9CE35jfuCbGQgpiMtPR8kBOvx0GqmggoFZfrVOc0EN/2SDKYIlXgCpF04yFLOkew/"
+WORKERS = 4
+# What the default spec's docker image skips, by verifier run: no kernel of its own, no cloud-init, no Redis.
+UNFAULTED_SKIPS = {
+    "sealed": {"test_hygiene::test_cloud_init_present_on_vm_images"},
+    "fresh-boot-a": {"test_firstboot::test_cloud_init_done", "test_services::test_redis_when_asked"},
+    "fresh-boot-b": {"test_firstboot::test_cloud_init_done", "test_services::test_redis_when_asked"},
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    what: str                  # the fault as a user would name it
+    plant: str                 # shell, run as root in the container; must exit 0 only if the fault is in place
+    fresh_boot: frozenset[str]  # checks (module::test) that must fail on a fresh boot
+    sealed: frozenset[str] | None = None  # for a fault planted before boot: checks that fail in the sealed image
+    before_boot: bool = False   # plant in a derived image (the fault must exist when systemd starts)
+
+
+def _f(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+FAULTS: dict[str, Fault] = {
+    "extra_port": Fault(
+        "a service listening on a spare public port (8089)",
+        "systemd-run --unit=djbake-fault-listener python3 -m http.server 8089 --bind 0.0.0.0"
+        " && for i in $(seq 30); do ss -Htln 'sport = :8089' | grep -q . && exit 0; sleep 1; done; exit 1",
+        _f("test_network::test_only_ssh_http_https_listen_on_public_addresses")),
+    "firewall_accepts_tcp": Fault(
+        "an nftables rule accepting every TCP port",
+        "nft insert rule inet filter input meta l4proto tcp accept"
+        " && nft list chain inet filter input | grep -q 'meta l4proto tcp accept'",
+        _f("test_network::test_firewall_refuses_a_spare_port_from_outside")),
+    "root_login": Fault(
+        "sshd: PermitRootLogin yes",
+        "sed -i 's/^PermitRootLogin .*/PermitRootLogin yes/' /etc/ssh/sshd_config.d/10-djbake.conf"
+        " && sshd -T | grep -qx 'permitrootlogin yes'",
+        _f("test_security::test_sshd_no_root_login_no_passwords")),
+    "password_auth": Fault(
+        "sshd: PasswordAuthentication yes",
+        "sed -i 's/^PasswordAuthentication .*/PasswordAuthentication yes/' /etc/ssh/sshd_config.d/10-djbake.conf"
+        " && sshd -T | grep -qx 'passwordauthentication yes'",
+        _f("test_security::test_sshd_no_root_login_no_passwords")),
+    "ssh_keys_left": Fault(
+        "a leftover authorized_keys and private key in root's home",
+        "mkdir -p /root/.ssh && ssh-keygen -q -t ed25519 -N '' -C planted -f /root/.ssh/id_ed25519"
+        " && cp /root/.ssh/id_ed25519.pub /root/.ssh/authorized_keys",
+        _f("test_hygiene::test_booted_only_per_vm_secrets"),
+        sealed=_f("test_hygiene::test_sealed_no_ssh_access_or_history",
+                  "test_hygiene::test_sealed_no_secrets_or_private_keys"),
+        before_boot=True),
+    "env_world_readable": Fault(
+        "/etc/djbake/app.env readable by everyone",
+        "chmod 0644 /etc/djbake/app.env && test \"$(stat -c %a /etc/djbake/app.env)\" = 644",
+        _f("test_files::test_owner_and_mode", "test_security::test_env_file_private")),
+    "debug_on": Fault(
+        "Django's DEBUG on",
+        "sed -i 's/^DEBUG = False$/DEBUG = True/' /srv/app/current/src/welcome/settings.py"
+        " && grep -qx 'DEBUG = True' /srv/app/current/src/welcome/settings.py"
+        " && systemctl restart gunicorn.service",
+        _f("test_http::test_debug_off")),
+    "app_as_root": Fault(
+        "the app (gunicorn) running as root",
+        "mkdir -p /etc/systemd/system/gunicorn.service.d"
+        " && printf '[Service]\\nUser=root\\nGroup=root\\n' > /etc/systemd/system/gunicorn.service.d/zz-planted.conf"
+        " && systemctl daemon-reload && systemctl restart gunicorn.service"
+        " && test \"$(ps -o user= -C gunicorn | sort -u)\" = root",
+        _f("test_services::test_gunicorn_service_unit", "test_services::test_gunicorn_workers_run_as_django")),
+    "fail2ban_stopped": Fault(
+        "fail2ban stopped",
+        "systemctl stop fail2ban.service && ! systemctl is-active -q fail2ban.service",
+        _f("test_services::test_services_enabled_and_running", "test_services::test_fail2ban_reads_the_journal",
+           "test_services::test_fail2ban_bans_after_failed_logins")),
+    "no_security_suite": Fault(
+        "the security suite missing from apt's sources",
+        "sed -i '/-security/d' /etc/apt/sources.list"
+        " && ! apt-get indextargets --no-release-info --format '$(RELEASE)' | grep -q -- -security",
+        _f("test_services::test_security_updates_configured")),
+    "failed_unit": Fault(
+        "a failed systemd unit",
+        "printf '[Service]\\nType=oneshot\\nExecStart=/bin/false\\n' > /etc/systemd/system/djbake-planted.service"
+        " && systemctl daemon-reload && ! systemctl start djbake-planted.service"
+        " && systemctl is-failed -q djbake-planted.service",
+        _f("test_services::test_no_failed_units")),
+    "root_password": Fault(
+        "root with a password hash",
+        f"usermod -p {shlex.quote(ROOT_HASH)} root && getent shadow root | grep -q '^root:\\$6\\$'",
+        frozenset(),
+        sealed=_f("test_hygiene::test_sealed_root_password_locked", "test_hygiene::test_sealed_no_password_hashes"),
+        before_boot=True),
+    "build_user_present": Fault(
+        f"the build user ({BUILD_USER}) still present",
+        f"useradd -m -s /bin/bash {BUILD_USER} && getent passwd {BUILD_USER}",
+        _f("test_firstboot::test_build_user_removed"),
+        sealed=frozenset(),
+        before_boot=True),
+    "apt_proxy_left": Fault(
+        "the build's apt proxy setting left behind",
+        "echo 'Acquire::http::Proxy \"http://172.17.0.1:3142\";' > /etc/apt/apt.conf.d/01djbake-proxy"
+        " && apt-config dump Acquire::http::Proxy | grep -q 3142",
+        _f("test_hygiene::test_no_build_leftovers", "test_hygiene::test_booted_only_per_vm_secrets")),
+    "host_keys_not_made": Fault(
+        "the host-key unit runs but makes no keys (its condition and enablement intact)",
+        "mkdir -p /etc/systemd/system/djbake-ssh-hostkeys.service.d"
+        " && printf '[Service]\\nExecStart=\\nExecStart=/bin/true\\n'"
+        " > /etc/systemd/system/djbake-ssh-hostkeys.service.d/zz-planted.conf && systemctl daemon-reload"
+        " && systemctl is-enabled -q djbake-ssh-hostkeys.service",
+        _f("test_security::test_host_keys_regenerated_when_missing")),
+    "db_trusts_any_password": Fault(
+        "PostgreSQL accepting any password over TCP (pg_hba trust)",
+        "for f in /etc/postgresql/*/main/pg_hba.conf; do sed -i -E 's/(scram-sha-256|md5)$/trust/' \"$f\"; done"
+        " && systemctl reload postgresql.service && sleep 2"
+        " && PGPASSWORD=wrong psql -h localhost -U django -d django -c 'select 1' >/dev/null",
+        _f("test_firstboot::test_database_role_uses_the_generated_password")),
+    "code_writable": Fault(
+        "a file of the code tree writable by the app's group",
+        "chmod g+w /srv/app/current/src/manage.py && runuser -u django -- test -w /srv/app/current/src/manage.py",
+        _f("test_files::test_code_not_writable_by_the_app")),
+}
+
+
+@dataclass
+class Outcome:
+    fault: str
+    phase: str
+    result: gate.SuiteResult
+    failed: set[str] = field(default_factory=set)
+
+
+def failed_checks(result: gate.SuiteResult) -> set[str]:
+    """module::test of every failed check (parse_junit's ids carry a ' (reason)' tail)."""
+    return {f.split(" (", 1)[0] for f in result.failed}
+
+
+def _exec(container, script: str) -> None:
+    code, out = container.exec_run(["sh", "-c", f"set -e; {script}"])
+    if code != 0:
+        raise AssertionError(f"could not plant the fault ({code}): {script}\n{out.decode(errors='replace')}")
+
+
+def derive(client, image: str, name: str, plant: str) -> str:
+    """An image made from image with plant run in it, its entrypoint kept: a fault present at first boot."""
+    config = client.images.get(image).attrs["Config"]
+    box = client.containers.run(image, ["sleep", "infinity"], entrypoint=[], detach=True,
+                                labels={docker_base.LABEL: f"planted-{name}"})
+    try:
+        _exec(box, plant)
+        tag = f"djbake-planted-{name}-{uuid.uuid4().hex[:8]}"
+        box.commit(repository=tag, tag="latest",
+                   changes=[f"ENTRYPOINT {json.dumps(config['Entrypoint'])}", "CMD []"])
+    finally:
+        box.remove(force=True)
+    return f"{tag}:latest"
+
+
+def unfaulted_problems(verify_dir: Path) -> list[str]:
+    """The image without a planted fault is the docker verifier's own runs of it (builder/providers/docker.py,
+    this session's build): every check passed, and exactly the skips a docker container must have."""
+    problems = []
+    for run, skips in UNFAULTED_SKIPS.items():
+        junit = verify_dir / f"{run}.junit.xml"
+        passed, _, failed = gate.parse_junit(junit)
+        skipped = {check for check, _ in gate.skipped_checks(junit)}
+        if not passed or failed or skipped != skips:
+            problems.append(f"unfaulted {run}: {passed} passed, failed {failed}, skipped {sorted(skipped)} "
+                            f"(expected {sorted(skips)}; {junit})")
+    return problems
+
+
+def run_fault(image: str, name: str, fault: Fault | None, log_dir: Path) -> list[Outcome]:
+    """The suites the docker verifier runs, on image with fault planted (None: the image as built)."""
+    client = docker_client.connect()  # one per thread: a client's HTTP session is not shared across threads
+    env = {"DJBAKE_BUILD_USER": BUILD_USER}
+    outcomes = []
+    derived = derive(client, image, name, fault.plant) if fault and fault.before_boot else None
+    try:
+        target_image = derived or image
+        if fault is None or fault.before_boot:
+            sealed = client.containers.run(target_image, ["sleep", "infinity"], entrypoint=[], detach=True,
+                                           labels={docker_base.LABEL: f"planted-{name}-sealed"})
+            try:
+                r = gate.run_suite(gate.Target(container=sealed.id), "sealed", env, log_dir, name=f"{name}-sealed")
+            finally:
+                sealed.remove(force=True)
+            outcomes.append(Outcome(name, "sealed", r, failed_checks(r)))
+        box = docker_base.start(target_image, f"planted-{name}", client)
+        try:
+            if fault and not fault.before_boot:
+                _exec(box, fault.plant)
+            r = gate.run_suite(gate.Target(container=box.id), None, env, log_dir, name=f"{name}-fresh-boot",
+                               fresh_boot=True)
+        finally:
+            docker_base.stop(box)
+        outcomes.append(Outcome(name, "fresh_boot", r, failed_checks(r)))
+    finally:
+        if derived:
+            client.images.remove(derived, force=True)
+    return outcomes
+
+
+@pytest.mark.docker
+def test_every_planted_fault_fails_exactly_its_checks(engine, built_image, tmp_path):
+    proc, build_dir = built_image
+    if proc.returncode != 0:
+        pytest.skip("the default image did not build")
+    image = built_id(build_dir)
+    problems = unfaulted_problems(build_dir / "verify")
+    started = time.monotonic()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        futures = {name: pool.submit(run_fault, image, name, fault, tmp_path) for name, fault in FAULTS.items()}
+        outcomes = {name: f.result() for name, f in futures.items()}
+    print(f"planted faults: {len(FAULTS)} faults, {WORKERS} at a time, in {time.monotonic() - started:.0f} s")
+
+    for name, runs in outcomes.items():
+        fault = FAULTS[name]
+        for o in runs:
+            want = set(fault.fresh_boot if o.phase == "fresh_boot" else fault.sealed)
+            print(f"{name} {o.phase}: {o.result.summary}")
+            if o.result.passed == 0 or o.result.returncode not in (0, 1):
+                problems.append(f"{name} {o.phase}: the suite did not run ({o.result.summary})")
+            elif o.failed != want:
+                problems.append(f"{name} {o.phase}: failed {sorted(o.failed)}, expected {sorted(want)} "
+                                f"(log {o.result.log})")
+    assert not problems, "\n".join(problems)
+
+
+def faults_table() -> str:
+    """The FAULTS table as the markdown docs/verification.md carries."""
+    rows = ["| fault | planted | checks that must fail (fresh boot; sealed image) |", "|---|---|---|"]
+    for name, f in FAULTS.items():
+        checks = ", ".join(f"`{c}`" for c in sorted(f.fresh_boot)) or "none"
+        if f.sealed is not None:
+            checks += "; sealed: " + (", ".join(f"`{c}`" for c in sorted(f.sealed)) or "none")
+        when = "in a derived image, before first boot" if f.before_boot else "by `docker exec` after boot"
+        rows.append(f"| {f.what} (`{name}`) | {when} | {checks} |")
+    return "\n".join(rows)
+
+
+def docs_section() -> str:
+    return f"{DOC_BEGIN}\n{faults_table()}\n{DOC_END}"
+
+
+def test_docs_table_is_current():
+    text = DOC.read_text()
+    found = re.search(re.escape(DOC_BEGIN) + ".*?" + re.escape(DOC_END), text, re.S)
+    assert found and found.group(0) == docs_section(), "run `python -m tests.test_planted_faults` and commit"
+
+
+def test_every_fault_names_a_check():
+    """A fault no check notices is a gap in the suite, not a row for this table."""
+    empty = [n for n, f in FAULTS.items() if not f.fresh_boot and not f.sealed]
+    assert not empty, empty
+
+
+if __name__ == "__main__":
+    content = DOC.read_text()
+    section = docs_section()
+    pattern = re.escape(DOC_BEGIN) + ".*?" + re.escape(DOC_END)
+    DOC.write_text(re.sub(pattern, lambda _: section, content, flags=re.S) if re.search(pattern, content, re.S)
+                   else content.rstrip("\n") + "\n\n" + section + "\n")
