@@ -1,0 +1,1 @@
+/* Project specific Javascript goes here. */
