@@ -146,6 +146,13 @@ def test_bake_verify_copy_select_launch_prune(emulator):
     entries = catalog.Catalog(Path(env["DJBAKE_CATALOG"])).query(provider="aws", image="django-aws-test")
     assert {(e.region, e.artifact) for e in entries} == {(r, a) for made in amis for r, a in made.items()}
     assert all(e.verified for e in entries)
+    # the parent image: the AMI the source filter picked, from Packer's build variables via the manifest
+    ours = {a for made in amis for a in made.values()}
+    parents = {e.extra.get("parent", {}).get("source_ami") for e in entries if e.region == "us-east-1"}
+    assert len(parents) == 1 and not parents & ours, [e.extra.get("parent") for e in entries]
+    (parent,) = ec2(emulator, "us-east-1").describe_images(ImageIds=list(parents))["Images"]
+    assert all(e.extra["parent"]["name"] == parent["Name"] for e in entries if e.region == "us-east-1")
+    assert all(e.extra["sbom"]["deb"] > 100 for e in entries), [e.extra.get("sbom") for e in entries]
     assert all(" passed, 0 failed)" in e.verification["summary"] for e in entries if e.region == "us-east-1"), \
         [e.verification for e in entries]
 

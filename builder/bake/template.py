@@ -118,7 +118,7 @@ def build_template(spec: Spec, provider: base.Provider, layer: str | None = None
             "strip_path": True,
             "custom_data": {name: f"${{var.{name}}}" for name in PROVENANCE_VARS}
             | {"image": spec.name, "provider": provider.name, "os": spec.os}
-            | ({"layer": stack.STACK_LAYER} if stack_layer else {}),
+            | ({"layer": stack.STACK_LAYER} if stack_layer else provider.manifest_data()),
         }
     }
     return {

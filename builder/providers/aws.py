@@ -126,10 +126,17 @@ class Provider(base.Provider):
         # Packer builds in the first region only: copies are made after verification.
         return {"aws_copy_regions": "[]"}
 
+    def manifest_data(self) -> dict[str, str]:
+        # The AMI the source_ami_filter picked: the parent image of this build, for auditors.
+        return {"source_ami": "${build.SourceAMI}", "source_ami_name": "${build.SourceAMIName}"}
+
     def artifacts(self, builds: list[dict], ctx: base.BuildContext) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         for build in builds:
             out += aws.parse_artifact_id(str(build.get("artifact_id") or "")).items()
+            data = build.get("custom_data") or {}
+            if data.get("source_ami"):
+                ctx.facts["parent"] = {"source_ami": data["source_ami"], "name": data.get("source_ami_name", "")}
         hardening = {}
         for region, ami in out:
             h = aws.harden(region, ami, self.spec.lifetime_days, self._from_template())

@@ -149,6 +149,11 @@ class Provider:
         """Post-processors after the manifest (e.g. docker-tag)."""
         return []
 
+    def manifest_data(self) -> dict[str, str]:
+        """What the builder knows only at build time, for the manifest's custom_data: the parent image a
+        source filter picked (Packer's build variables). Read back by artifacts()."""
+        return {}
+
     # -- build hooks (`djbake image`, builder/bake/pipeline.py) -----------------
     # The pipeline calls them in this order; the defaults suit a provider
     # whose template needs nothing from the host and whose image cannot be
