@@ -18,7 +18,7 @@ APT_PACKAGES := packer qemu-system-x86 qemu-utils mmdebstrap docker.io shellchec
 	genisoimage xorriso openssh-client python3-venv curl git lynis apt-cacher-ng iproute2 \
 	postgresql pebble
 
-.PHONY: help deps apt-cache image render validate verify images latest launch bench test test-fast test-matrix lint clean
+.PHONY: help deps apt-cache image render validate verify images latest launch bench test test-fast test-faults test-matrix lint clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,11 @@ test-matrix: deps ## Bake, gate and fresh-boot verify the default spec on every 
 	@bash scripts/host/start-dockerd.sh || true
 	@bash scripts/host/start-apt-cache.sh || echo "apt-cache: not started; builds fetch packages directly"
 	$(PY) -m builder.os_matrix $(OSES)
+
+# make test plants the faults in groups; this plants each alone (~20 min here): docs/verification.md.
+test-faults: deps ## Plant every fault of tests/test_planted_faults.py in its own container (docker)
+	@bash scripts/host/start-dockerd.sh || true
+	DJBAKE_PLANTED_FAULTS=each $(PY) -m pytest tests/test_planted_faults.py $(PYTEST_ARGS)
 
 test-fast: deps ## Run the fast tests only (no VM, no container, no moto)
 	$(PY) -m pytest -m "not vm and not docker and not moto" $(PYTEST_ARGS)
