@@ -23,10 +23,10 @@ import subprocess
 import sys
 import tarfile
 import time
-
-import pytest
-
 from pathlib import Path
+
+import boto3
+import pytest
 
 from builder.docker import base_image as docker_base
 from builder.paths import ROOT
@@ -91,8 +91,6 @@ def s3_standin(engine):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://{address}:{port}"
     try:
-        import boto3
-
         s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="standin",
                           aws_secret_access_key="standin")
         for _ in range(60):
@@ -109,14 +107,11 @@ def s3_standin(engine):
         server.wait(timeout=30)
 
 
-def curl(box, path: str, *, https: bool = True) -> tuple[int, str, str]:
-    """GET through nginx as a browser behind TLS reaches Django (nginx's X-Forwarded-Proto: https):
-    (status, headers, body)."""
+def curl(box, path: str) -> tuple[int, str, str]:
+    """GET through nginx (which sets X-Forwarded-Proto itself) for HOST: (status, headers, body)."""
     cmd = ["curl", "-sS", "-m", "30", "-D", "/dev/stderr", "-o", "/dev/stdout", "-w", "\n%{http_code}",
-           "-H", f"Host: {HOST}"]
-    if https:
-        cmd += ["-H", "X-Forwarded-Proto: https"]
-    code, out = box.exec_run(cmd + [f"http://127.0.0.1{path}"], demux=True)
+           "-H", f"Host: {HOST}", f"http://127.0.0.1{path}"]
+    code, out = box.exec_run(cmd, demux=True)
     body, headers = (out[0] or b"").decode(errors="replace"), (out[1] or b"").decode(errors="replace")
     body, _, status = body.rpartition("\n")
     return int(status or 0), headers, body
@@ -146,7 +141,8 @@ def test_cookiecutter_django_projects_deploy_unmodified(engine, built_image, s3_
         assert "static/css/project.css" in keys and any(k.startswith("static/admin/") for k in keys), keys[:20]
         status, _, home = curl(box, "/")
         assert status == 200 and "My Awesome Project" in home, home[:2000]
-        assert f"{endpoint}/{BUCKET}/static/css/project.css" in home or f"{BUCKET}" in home, home[:3000]
+        # Its static URLs point into the bucket (boto3 writes them for the endpoint it was given).
+        assert re.search(rf'href="[^"]*{BUCKET}[^"]*/static/css/project\.css', home), home[:3000]
         status, _, login = curl(box, f"/{ADMIN_URL}login/")
         assert status == 200 and 'name="password"' in login, login[:2000]
         code, out = box.exec_run(["cat", "/etc/nginx/djbake/app-files.conf"])
