@@ -328,6 +328,28 @@ def test_startproject_site_deploys_with_only_a_requirements_file(box, first):
     assert "No such file" in out, out
 
 
+def test_psycopg_c_on_an_image_without_a_compiler_is_psycopg_binary(box, first):
+    """psycopg[c] (cookiecutter-django's production pin) has no wheel and this image no compiler: the deploy
+    installs psycopg-binary of the psycopg version uv resolved in its place, says so, and goes live."""
+    _, (code, _) = first
+    assert code == 0
+    welcome = "/srv/app/releases/welcome/venv/bin"
+    version = sh(box, f"{welcome}/python", "-c", "import django; print(django.__version__)")[1].strip()
+    sh(box, "rm", "-rf", "/root/src/pgc")
+    code, out = sh(box, "sh", "-c", f"mkdir -p /root/src/pgc && {welcome}/django-admin startproject pgc /root/src/pgc")
+    assert code == 0, out
+    put(box, "/root/src/pgc", {"requirements.txt": f"django=={version}\npsycopg[c]\n".encode()})
+    code, out = sh(box, DEPLOY, "--source", "/root/src/pgc")
+    assert code == 0, out[-4000:]
+    assert "requirements.txt; psycopg[c] needs a compiler this image lacks: psycopg-binary" in out, out[-3000:]
+    code, out = sh(box, "/srv/app/current/venv/bin/python", "-c", "import psycopg, importlib.metadata as m; "
+                   "print(psycopg.pq.__impl__, psycopg.__version__ == m.version('psycopg-binary'))")
+    assert code == 0 and out.split() == ["binary", "True"], out
+    code, out = sh(box, "djbake-env", "manage", "shell", "-c",
+                   "from django.db import connection; connection.ensure_connection(); print(connection.vendor)")
+    assert code == 0 and out.strip().splitlines()[-1] == "postgresql", out
+
+
 def test_unsatisfiable_pin_is_no_matching_distribution(box, first):
     _, (code, _) = first
     assert code == 0
