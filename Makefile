@@ -72,13 +72,14 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 test: deps ## Run every test: unit, Packer validate, docker loop, QEMU end to end, AWS vs moto
 	@bash scripts/host/start-dockerd.sh || true   # before the cache, so it also listens on docker's bridge
 	@bash scripts/host/start-apt-cache.sh || echo "apt-cache: not started; builds fetch packages directly"
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not matrix" $(PYTEST_ARGS)
 
 # The OS list is the OS table's (builder/tables.py); OSES="a b" runs only those.
 test-matrix: deps ## Bake, gate and fresh-boot verify the default spec on every OS (docker loop): docs/os-matrix.md
 	@bash scripts/host/start-dockerd.sh || true
 	@bash scripts/host/start-apt-cache.sh || echo "apt-cache: not started; builds fetch packages directly"
 	$(PY) -m builder.os_matrix $(OSES)
+	$(PY) -m pytest -m matrix tests/test_os_matrix.py $(PYTEST_ARGS)
 
 # make test plants the faults in groups; this plants each alone (~20 min here): docs/verification.md.
 test-faults: deps ## Plant every fault of tests/test_planted_faults.py in its own container (docker)
