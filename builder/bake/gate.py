@@ -120,20 +120,25 @@ def pytest_command(target: Target, markers: str, junit: Path, record: Path | Non
     return cmd
 
 
-def parse_junit(path: Path) -> tuple[int, int, list[str]]:
-    """(passed, skipped, failed ids with reasons) from a junit xml file."""
+def _cases(path: Path) -> list[tuple[str, ET.Element]]:
+    """(module::test, its <testcase>) of a junit xml file; none when it is missing or unreadable.
+    The parametrized host id ("[paramiko://...]") is noise here and left out of the name."""
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, FileNotFoundError):
-        return 0, 0, []
+        return []
+    return [(f"{c.get('classname', '').rsplit('.', 1)[-1]}::{c.get('name', '').split('[', 1)[0]}", c)
+            for c in root.iter("testcase")]
+
+
+def parse_junit(path: Path) -> tuple[int, int, list[str]]:
+    """(passed, skipped, failed ids with reasons) from a junit xml file."""
     passed = skipped = 0
     failed: list[str] = []
-    for case in root.iter("testcase"):
+    for name, case in _cases(path):
         problem = case.find("failure")
         if problem is None:
             problem = case.find("error")
-        name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name', '')}"
-        name = name.split("[", 1)[0]  # the parametrized host id is noise here
         if problem is not None:
             reason = (problem.get("message") or "").strip().splitlines()
             failed.append(f"{name} ({reason[0][:160]})" if reason else name)
@@ -146,27 +151,13 @@ def parse_junit(path: Path) -> tuple[int, int, list[str]]:
 
 def skipped_checks(path: Path) -> list[tuple[str, str]]:
     """(module::test, skip message) of every skipped test case in a junit xml file."""
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, FileNotFoundError):
-        return []
-    out = []
-    for case in root.iter("testcase"):
-        skip = case.find("skipped")
-        if skip is not None:
-            name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name', '').split('[', 1)[0]}"
-            out.append((name, (skip.get("message") or "").strip()))
-    return out
+    return [(name, (case.find("skipped").get("message") or "").strip())
+            for name, case in _cases(path) if case.find("skipped") is not None]
 
 
 def check_times(path: Path) -> list[tuple[str, float]]:
     """(check, seconds) of every test case in a junit xml file, slowest first."""
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, FileNotFoundError):
-        return []
-    times = [(f"{c.get('classname', '').rsplit('.', 1)[-1]}::{c.get('name', '').split('[', 1)[0]}",
-              float(c.get("time") or 0)) for c in root.iter("testcase")]
+    times = [(name, float(case.get("time") or 0)) for name, case in _cases(path)]
     return sorted(times, key=lambda t: t[1], reverse=True)
 
 

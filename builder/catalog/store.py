@@ -48,6 +48,12 @@ class Entry:
     built_by: str | None = None
     id: int | None = None
 
+    @property
+    def sbom_sha256(self) -> str | None:
+        """The sha256 naming this build's bill of materials in the catalog (extra["sbom"]), if it has one."""
+        found = (self.extra.get("sbom") or {}).get("sha256") if isinstance(self.extra, dict) else None
+        return found if isinstance(found, str) else None
+
 
 class Catalog:
     def __init__(self, path: Path | str | None = None):

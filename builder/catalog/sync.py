@@ -36,8 +36,8 @@ def sboms_of(cat, entries) -> dict[str, str]:
     """The bills of materials the entries name (extra["sbom"]["sha256"]), for an export."""
     out = {}
     for e in entries:
-        sha = (e.extra.get("sbom") or {}).get("sha256") if isinstance(e.extra, dict) else None
-        if isinstance(sha, str) and sha not in out:
+        sha = e.sbom_sha256
+        if sha and sha not in out:
             document = cat.sbom(sha)
             if document is not None:
                 out[sha] = document

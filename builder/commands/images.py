@@ -19,8 +19,7 @@ def _write_sbom(cat, entry_id: int) -> int:
     e = cat.get(entry_id)
     if e is None:
         raise UserError(f"no image with id {entry_id} in {cat.where}")
-    sha = (e.extra.get("sbom") or {}).get("sha256") if isinstance(e.extra, dict) else None
-    document = cat.sbom(sha) if isinstance(sha, str) else None
+    document = cat.sbom(e.sbom_sha256) if e.sbom_sha256 else None
     if document is None:
         raise UserError(f"image {entry_id} has no bill of materials in {cat.where}",
                         hint="images built before djbake recorded them have none; rebuild to get one")
