@@ -70,7 +70,7 @@ def test_the_split_an_app_change_reruns_only_the_app_scripts(tmp_path):
 
     def scripts_of(path: Path) -> list[str]:
         build = json.loads(path.read_text())["build"][0]["provisioner"]
-        return [Path(p["shell"]["script"]).name for p in build if "script" in p.get("shell", {})]
+        return [Path(s).name for p in build for s in p.get("shell", {}).get("scripts", [])]
 
     stack_run = scripts_of(r.directory / template.LAYER_DIR / template.template_name(s))
     image_run = scripts_of(r.directory / template.template_name(s))

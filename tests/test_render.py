@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,15 +80,33 @@ def test_template_order_gate_before_seal():
     t = template.build_template(SPEC, providers.get("docker")(SPEC))
     provs = t["build"][0]["provisioner"]
     kinds = [next(iter(p)) for p in provs]
-    n = len(stack.scripts_for(SPEC))
-    assert kinds == ["shell", "file", "shell", *["shell"] * n, "shell-local", "shell"]
-    assert provs[2]["shell"]["script"].endswith("/inputs.sh")
+    assert kinds == ["shell", "file", "shell", "shell-local", "shell"]
+    # one provisioner runs inputs.sh and every script in order (one plugin process, not one each)
+    names = [s.rsplit("/", 1)[1] for s in provs[2]["shell"]["scripts"]]
+    assert names == ["inputs.sh", *(s.file for s in stack.scripts_for(SPEC))]
     assert "builder gate" in provs[-2]["shell-local"]["inline"][0]
-    assert provs[-1]["shell"]["script"].endswith("/seal.sh")
-    # each script runs from the uploaded payload, beside lib.sh and files/
-    for p in provs[2:3 + n] + provs[-1:]:
-        name = p["shell"]["script"].rsplit("/", 1)[1]
-        assert (p["shell"]["remote_folder"], p["shell"]["remote_file"]) == ("/tmp/djbake/scripts", name)
+    assert provs[-1]["shell"]["scripts"] == [provs[2]["shell"]["scripts"][0].replace("inputs.sh", "seal.sh")]
+    # each script runs as the payload's copy of it, beside lib.sh and files/ (scripts/lib-exec.sh)
+    for p in (provs[2], provs[-1]):
+        assert p["shell"]["execute_command"].endswith("bash /tmp/djbake/scripts/lib-exec.sh {{ .Path }}")
+
+
+def test_lib_exec_runs_the_payloads_copy_under_its_name(tmp_path):
+    """Packer uploads each script of a list to one /tmp/script_N.sh: lib-exec.sh runs the same
+    script from the payload, so $0 (lib.sh's SCRIPT_NAME, error lines) is its real name."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    shutil.copy2(template.SCRIPTS_DIR / "lib-exec.sh", scripts)
+    for name in ("a.sh", "b.sh"):
+        (scripts / name).write_text(f'#!/usr/bin/env bash\necho "$(basename "$0") {name} $DJB_X"\n')
+    uploaded = tmp_path / "script_42.sh"
+    shutil.copy2(scripts / "b.sh", uploaded)
+    run = subprocess.run(["bash", str(scripts / "lib-exec.sh"), str(uploaded)], capture_output=True, text=True,
+                         env={**os.environ, "DJB_X": "env-kept"})
+    assert (run.returncode, run.stdout) == (0, "b.sh b.sh env-kept\n"), run.stderr
+    uploaded.write_text("echo not in the payload\n")
+    run = subprocess.run(["bash", str(scripts / "lib-exec.sh"), str(uploaded)], capture_output=True, text=True)
+    assert run.returncode == 2 and "none of the scripts" in run.stderr and not run.stdout
 
 
 def test_layered_templates_run_every_script_once_in_order():
@@ -96,8 +116,8 @@ def test_layered_templates_run_every_script_once_in_order():
     image = template.build_template(SPEC, p)
 
     def scripts(t):
-        return [x["shell"]["script"].rsplit("/", 1)[1] for x in t["build"][0]["provisioner"]
-                if "script" in x.get("shell", {})]
+        return [s.rsplit("/", 1)[1] for x in t["build"][0]["provisioner"]
+                for s in x.get("shell", {}).get("scripts", [])]
 
     # each run first records its own inputs (the suite reads them)
     assert scripts(layer)[0] == scripts(image)[0] == "inputs.sh"
@@ -107,7 +127,7 @@ def test_layered_templates_run_every_script_once_in_order():
     assert not any("shell-local" in x for x in layer["build"][0]["provisioner"])
     assert "builder gate" in image["build"][0]["provisioner"][-2]["shell-local"]["inline"][0]
     # the layer is shared by every app built on it: it never sees the app
-    layer_env = layer["build"][0]["provisioner"][3]["shell"]["environment_vars"]
+    layer_env = layer["build"][0]["provisioner"][2]["shell"]["environment_vars"]
     assert not any(v.startswith("DJBAKE_APP_") for v in layer_env)
     assert any(v.startswith("DJBAKE_APP_") for v in image["build"][0]["provisioner"][2]["shell"]["environment_vars"])
     assert layer["source"]["qemu"]["qemu"]["disk_compression"] is False

@@ -64,7 +64,7 @@ def key(rendered_dir: Path, spec: Spec, base_checksum: str, wheelhouse_key: str)
     text = (rendered_dir / template.LAYER_DIR / template.template_name(spec)).read_bytes()
     add("template", text)
     provisioners = json.loads(text)["build"][0]["provisioner"]
-    wanted = {Path(p["shell"]["script"]).name for p in provisioners if "script" in p.get("shell", {})}
+    wanted = {Path(script).name for p in provisioners for script in p.get("shell", {}).get("scripts", [])}
     scripts = rendered_dir / "payload" / "scripts"
     read = [path for path in sorted(scripts.glob("*.sh")) if path.name in wanted or path.name.startswith("lib")]
     for path in read:

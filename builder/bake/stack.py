@@ -61,6 +61,8 @@ SCRIPTS: tuple[Script, ...] = (
 )
 # Runs first in every Packer run (each layer), before SCRIPTS.
 INPUTS = Script("inputs.sh", "record the build's inputs in /etc/djbake/build.env for the suite")
+# Packer's execute_command for every script: runs the payload's copy under its name (template.py).
+EXEC = "lib-exec.sh"
 SEAL = Script("seal.sh", "nothing secret, nothing unique: host keys, machine-id, cloud-init, build user")
 
 PAYLOAD_DIR = "/tmp/djbake"
