@@ -29,6 +29,14 @@ retry 5 apt-get -q -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--fo
 apt_install ca-certificates curl git gnupg logrotate systemd-timesyncd \
     openssh-server sudo tzdata
 
+# unattended-upgrades is installed here, with the slow stack (qemu caches it as
+# a layer); switching it on is upgrades.sh's, in the image layer. The
+# package's postinst writes 20auto-upgrades (debconf's default): without
+# it apt's timers do nothing when a later image layer boots the cached
+# disk, instead of catching up and racing that build's own dpkg.
+apt_install unattended-upgrades
+rm -f /etc/apt/apt.conf.d/20auto-upgrades
+
 # The spec's own extras (word splitting intended: a space-separated list).
 if [ -n "${DJBAKE_PACKAGES:-}" ]; then
     # Each must be an exact package name: apt-get reads a name it does not know as an operator

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Unattended security upgrades (Debian's default origins: the security
-# suite), run daily by apt's systemd timers. Inputs: none.
+# suite), run daily by apt's systemd timers: the switch. The package comes
+# with the stack (base.sh); installing it again here is a no-op there and
+# keeps this script whole on its own. Inputs: none.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
