@@ -72,7 +72,7 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 test: deps ## Run every test: unit, Packer validate, docker loop, QEMU end to end, AWS vs moto
 	@bash scripts/host/start-dockerd.sh || true   # before the cache, so it also listens on docker's bridge
 	@bash scripts/host/start-apt-cache.sh || echo "apt-cache: not started; builds fetch packages directly"
-	$(PY) -m pytest -m "not matrix" $(PYTEST_ARGS)
+	@bash tests/run-beside-qemu.sh $(PY) $(PYTEST_ARGS)
 
 # The OS list is the OS table's (builder/tables.py); OSES="a b" runs only those.
 test-matrix: deps ## Bake, gate and fresh-boot verify the default spec on every OS (docker loop): docs/os-matrix.md
@@ -90,7 +90,7 @@ test-fast: deps ## Run the fast tests only (no VM, no container, no moto)
 	$(PY) -m pytest -m "not vm and not docker and not moto" $(PYTEST_ARGS)
 
 lint: deps ## shellcheck the scripts
-	shellcheck scripts/*.sh scripts/host/*.sh .ci/run
+	shellcheck scripts/*.sh scripts/host/*.sh tests/*.sh .ci/run
 
 clean: ## Remove rendered templates and build outputs (keeps caches and the catalog)
 	rm -rf build/$(IMAGE)
