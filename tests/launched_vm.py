@@ -128,7 +128,9 @@ def psql(db: str, sql: str) -> str:
 
 
 def app_database(guest: Guest) -> str:
-    return guest.out("sed -n 's/^DJANGO_DB_NAME=//p' /etc/djbake/app.env") or "app"
+    name = guest.out("sed -n 's/^DJANGO_DB_NAME=//p' /etc/djbake/app.env")
+    assert name, "app.env names no DJANGO_DB_NAME"
+    return name
 
 
 def fill_disk(guest: Guest) -> str:
