@@ -145,8 +145,9 @@ def write_until_full(guest: Guest, db: str) -> tuple[int, str]:
     (rows committed, the error)."""
     insert = psql(db, f"insert into {TABLE}(pad) select string_agg(md5(random()::text), '') "
                       "from generate_series(1, 8000)")
-    script = (f"n=0; : > /root/djbake-fill.err; for i in $(seq {WRITE_LIMIT}); do "
-              f"{insert} >/dev/null 2>/root/djbake-fill.err || break; n=$((n+1)); done; "
-              "echo \"$n\"; head -c 400 /root/djbake-fill.err")
+    # The error is kept in a variable: a file would need the space that is gone.
+    script = (f"n=0; err=''; for i in $(seq {WRITE_LIMIT}); do "
+              f"if ! err=$({insert} 2>&1 >/dev/null); then break; fi; n=$((n+1)); err=''; done; "
+              "echo \"$n\"; printf '%s' \"$err\" | head -c 400")
     lines = guest.out(script, timeout=1800).splitlines()
     return int(lines[0]), " ".join(lines[1:])

@@ -205,7 +205,7 @@ def test_launched_vm_survives_a_full_disk(launched):
     committed row (and pg_amcheck finds nothing) and the site answers 200 again, nothing restarted by hand."""
     guest = launched["guest"]
     db = launched_vm.app_database(guest)
-    guest.out(launched_vm.psql(db, f"create table {launched_vm.TABLE} (id bigserial primary key, pad text not null); "
+    guest.out(launched_vm.psql(db, f"drop table if exists {launched_vm.TABLE}; create table {launched_vm.TABLE} (id bigserial primary key, pad text not null); "
                                    f"insert into {launched_vm.TABLE}(pad) select repeat('x', 100) "
                                    f"from generate_series(1, {launched_vm.ROWS_BEFORE})"))
     try:
