@@ -145,7 +145,7 @@ def write_until_full(guest: Guest, db: str) -> tuple[int, str]:
     (rows committed, the error)."""
     insert = psql(db, f"insert into {TABLE}(pad) select string_agg(md5(random()::text), '') "
                       "from generate_series(1, 8000)")
-    # The error is kept in a variable: a file would need the space that is gone.
+    # The error is kept in a shell variable: written to a file under /root it came back empty on the full disk.
     script = (f"n=0; err=''; for i in $(seq {WRITE_LIMIT}); do "
               f"if ! err=$({insert} 2>&1 >/dev/null); then break; fi; n=$((n+1)); err=''; done; "
               "echo \"$n\"; printf '%s' \"$err\" | head -c 400")
