@@ -113,6 +113,16 @@ def test_too_few_passes_is_not_a_pass():
     assert skips.problems("sealed", 7, []) == ["only 7 checks passed (a complete sealed run passes at least 8)"]
     assert skips.problems("gate or fresh_boot", 39, [])[0].startswith("only 39 checks passed")
     assert skips.problems("fresh_boot and not kernel", 40, []) == []
+    # a run of some modules only (the QEMU planted faults) is held to no minimum
+    assert skips.problems("fresh_boot", 12, [], complete=False) == []
+
+
+def test_a_run_of_some_modules_names_only_them():
+    cmd = gate.pytest_command(gate.Target(host="h", user="u"), "fresh_boot", Path("j.xml"),
+                              modules=("test_network.py", "test_hardening.py"))
+    assert [a for a in cmd if a.startswith(str(gate.SUITE))] == [str(gate.SUITE / "test_network.py"),
+                                                                  str(gate.SUITE / "test_hardening.py")]
+    assert str(gate.SUITE) in gate.pytest_command(gate.Target(host="h"), "gate", Path("j.xml"))
 
 
 def test_suite_result_with_an_unexpected_skip_is_not_ok():

@@ -12,6 +12,7 @@ import yaml
 from builder import digest, providers, spec
 from builder.bake import packer, pipeline, stack, wheelhouse
 from builder.errors import BuildFailed, UserError
+from builder.paths import ROOT
 from builder.providers import base
 from builder.providers.base import BuildContext
 from builder.qemu import accel, base_image, fresh_boot, vm
@@ -401,6 +402,19 @@ def test_vm_command_uses_snapshot_and_forwards_ssh_and_http(tmp_path):
     assert "-snapshot" in cmd and "accel=tcg" in cmd
     assert "hostfwd=tcp:127.0.0.1:2222-:22" in cmd and "hostfwd=tcp:127.0.0.1:8080-:80" in cmd
     assert f"-pidfile {tmp_path}/v.pid" in cmd
+
+
+def test_vm_forwards_a_port_to_the_firewall_probe_tcp_and_udp(tmp_path):
+    """The image suite's firewall probe (tests/image/test_network.py) is reached through this forward,
+    and learns it from FORWARDS_ENV."""
+    machine = vm.VM("v", tmp_path / "d.qcow2", None, ssh_port=2222, http_port=8080, probe_port=9999,
+                    workdir=tmp_path)
+    cmd = " ".join(machine.command())
+    suite = (ROOT / "tests" / "image" / "test_network.py").read_text()
+    assert f"\nPROBE_PORT = {vm.PROBE_GUEST_PORT}\n" in suite
+    for proto in ("tcp", "udp"):
+        assert f"hostfwd={proto}:127.0.0.1:9999-:{vm.PROBE_GUEST_PORT}" in cmd
+    assert json.loads(machine.forwards()) == {"22": 2222, "80": 8080, str(vm.PROBE_GUEST_PORT): 9999}
 
 
 def test_no_ssh_login_is_tried_before_cloud_init_finished(tmp_path, monkeypatch):

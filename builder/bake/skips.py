@@ -29,7 +29,9 @@ ALLOWED = (
     ("test_firstboot::test_cloud_init_done", "no cloud-init in this image"),
     ("test_http::test_django_answers_on_the_vm_address", "no global IPv4 address"),
     ("test_hardening::test_no_core_dumps", "cannot start a session from an unlimited parent here"),
-    ("test_network::test_firewall_refuses_a_spare_port_from_outside", "the runner reaches this host only through"),
+    # A container reached over SSH through one forwarded port (the AWS stand-in); a QEMU VM's forwards are
+    # named by its verifier, and without them the check fails on a VM instead of skipping.
+    ("test_network::test_firewall_refuses_a_spare_port_from_outside", "the runner reaches this container only through"),
     ("test_services::test_fail2ban_bans_after_failed_logins", "bans the runner's own address"),
 )
 
@@ -43,11 +45,12 @@ def phase_of(markers: str) -> str:
     return markers.split()[0] if markers else ""
 
 
-def problems(markers: str, passed: int, skipped: list[tuple[str, str]]) -> list[str]:
-    """Unexpected skips and a too-small pass count of one run; skipped: (module::test, message)."""
+def problems(markers: str, passed: int, skipped: list[tuple[str, str]], complete: bool = True) -> list[str]:
+    """Unexpected skips and a too-small pass count of one run; skipped: (module::test, message).
+    A run of some modules only (complete=False) is held to no minimum."""
     found = [f"{check} skipped: {message[:160]}" for check, message in skipped
              if not any(fnmatchcase(check, pattern) and message.startswith(reason) for pattern, reason in ALLOWED)]
     least = MIN_PASSED.get(phase_of(markers))
-    if least is not None and passed < least:
+    if complete and least is not None and passed < least:
         found.append(f"only {passed} checks passed (a complete {phase_of(markers)} run passes at least {least})")
     return found

@@ -190,7 +190,7 @@ def suites(machines: list[tuple[vm.VM, Path]], workdir: Path, build_user: str) -
         return gate.run_suite(host="127.0.0.1", port=machine.ssh_port, user=USER, key_file=str(key),
                               markers=SUITE_MARKERS[index], log_dir=workdir, name=f"suite-{machine.name}",
                               record=workdir / f"{machine.name}.record.json", fresh_boot=True,
-                              extra_env={"DJBAKE_BUILD_USER": build_user})
+                              extra_env={"DJBAKE_BUILD_USER": build_user, vm.FORWARDS_ENV: machine.forwards()})
 
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(one, range(len(machines))))

@@ -32,6 +32,7 @@ class Launched:
     key: str
     artifact: str
     directory: str
+    probe_port: int = 0   # host port forwarded to the guest's firewall-probe port (vm.PROBE_GUEST_PORT), TCP and UDP
 
     def describe(self) -> str:
         return "\n".join([
@@ -80,7 +81,7 @@ def start(artifact: Path, name: str, user_data: str | None = None, cpus: int = 2
                     workdir=directory)
     machine.start(daemonize=True)
     launched = Launched(name, machine.pid or 0, machine.ssh_port, machine.http_port, USER, str(key),
-                        str(artifact.resolve()), str(directory))
+                        str(artifact.resolve()), str(directory), machine.probe_port)
     state_file(name).write_text(json.dumps(launched.__dict__, indent=2) + "\n")
     if wait:
         try:

@@ -138,6 +138,13 @@ def seed_iso(directory: Path, iso: Path) -> Path:
 
 # -- ports --------------------------------------------------------------------
 
+# The guest port the image suite's firewall probe listens on (tests/image/test_network.py PROBE_PORT).
+# Every VM forwards a spare host port to it, TCP and UDP, so that from the runner the probe is reached
+# the way SSH and HTTP are: through slirp, entering the guest on its NIC, where nftables' input chain
+# applies. The suite learns the host port from FORWARDS_ENV (builder/qemu/fresh_boot.py sets it).
+PROBE_GUEST_PORT = 47113
+FORWARDS_ENV = "DJBAKE_QEMU_FORWARDS"
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -153,6 +160,7 @@ class VM:
     seed: Path | None
     ssh_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
+    probe_port: int = field(default_factory=free_port)
     cpus: int = 1
     memory_mb: int = 1024
     accelerator: str = "tcg"
@@ -184,7 +192,9 @@ class VM:
             "-smp", str(self.cpus), "-m", str(self.memory_mb), "-display", "none",
             "-drive", f"file={self.disk},if=virtio,format=qcow2",
             "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22,"
-                       f"hostfwd=tcp:127.0.0.1:{self.http_port}-:80",
+                       f"hostfwd=tcp:127.0.0.1:{self.http_port}-:80,"
+                       f"hostfwd=tcp:127.0.0.1:{self.probe_port}-:{PROBE_GUEST_PORT},"
+                       f"hostfwd=udp:127.0.0.1:{self.probe_port}-:{PROBE_GUEST_PORT}",
             "-device", "virtio-net-pci,netdev=n0",
             "-serial", f"file:{self.serial_log}",
             "-monitor", f"unix:{self.monitor},server,nowait",
@@ -236,6 +246,10 @@ class VM:
         kill_pid(self.pid, self.proc)
         with contextlib.suppress(FileNotFoundError):
             self.monitor.unlink()
+
+    def forwards(self) -> str:
+        """guest port -> host port of every forward, as the image suite reads it from FORWARDS_ENV."""
+        return json.dumps({"22": self.ssh_port, "80": self.http_port, str(PROBE_GUEST_PORT): self.probe_port})
 
     def ssh_command(self, user: str, key: Path, *remote: str) -> list[str]:
         return ["ssh", *SSH_OPTIONS, "-i", str(key), "-p", str(self.ssh_port), f"{user}@127.0.0.1", *remote]

@@ -134,6 +134,15 @@ def app_env(host) -> dict[str, str]:
         return parse_env(host.file("/etc/djbake/app.env").content_string)
 
 
+@pytest.fixture(scope="session")
+def forwards() -> dict[int, int]:
+    """guest port -> runner's port, for a VM reached through forwarded ports (QEMU user networking):
+    the QEMU verifier and the end-to-end test name them in DJBAKE_QEMU_FORWARDS (builder/qemu/vm.py
+    `VM.forwards`); empty for every other host."""
+    text = os.environ.get("DJBAKE_QEMU_FORWARDS", "")
+    return {int(k): int(v) for k, v in json.loads(text).items()} if text else {}
+
+
 @pytest.fixture(scope="module")
 def in_container(host) -> bool:
     return host.backend.NAME == "docker" or host.run("systemd-detect-virt --container --quiet").rc == 0
