@@ -150,13 +150,17 @@ def on_a_vm(host) -> bool:
     return host.run("systemd-detect-virt --vm --quiet").rc == 0
 
 
-def test_firewall_refuses_a_spare_port_from_outside(host, facts, forwards):
+def test_firewall_refuses_a_spare_port_from_outside(host, facts, forwards, request):
     """Behaviour, not ruleset text: from the runner, a listener on a spare port (TCP and UDP) gets
     nothing while SSH (and HTTP, HTTPS with nginx) answer. A QEMU VM is reached through its
     forwarded ports (the verifier forwards one to PROBE_PORT, TCP and UDP); they enter the guest on
     its NIC, so nftables' input chain applies as to any outside address."""
     addr = outside_address(host)
     if addr is None and PROBE_PORT not in forwards:
+        if on_a_vm(host) and "fresh_boot" not in request.config.option.markexpr:
+            # QEMU's in-build gate: Packer forwards SSH only to its build VM (the verifier's VMs forward
+            # the probe port, and there this check must run).
+            pytest.skip("the in-build gate's VM is Packer's: it forwards only SSH; the fresh boots probe the firewall")
         if on_a_vm(host):
             pytest.fail("a VM reached through forwarded ports whose mapping the runner was not given "
                         "(DJBAKE_QEMU_FORWARDS, builder/qemu/vm.py): the firewall cannot be probed")
