@@ -10,8 +10,9 @@ pass every check (the verifier's own runs of it are read for that). FAULTS is th
 (`python -m tests.test_planted_faults` writes the section; test_docs_table_is_current checks it).
 
 Not planted here (they need a kernel of their own, so they belong to the QEMU end-to-end run): a
-firewall ruleset that nftables itself would refuse at boot, kernel parameters. Not planted at all:
-a pending security update (the archive serves only current versions, so no honest downgrade exists).
+firewall ruleset that nftables itself would refuse at boot, kernel parameters. A pending security
+update is planted as a local repository that calls itself the security suite (PENDING_SECURITY): the
+archive serves only current versions, so there is no honest downgrade to plant instead.
 
 Cost: each suite run takes ~1.5 minutes on an idle 2-core host. `make test` plants the faults in
 GROUPS, four containers at once: the faults of a group name pairwise disjoint checks, so the run
@@ -47,6 +48,25 @@ DOC_END = "<!-- planted-faults: end -->"
 BUILD_USER = "djbake-builder"
 # A SHA-512 crypt hash (`openssl passwd -6 -salt plantedfault plantedfault`): a root password.
 ROOT_HASH = "$6$plantedfault$mdrziGqHQtGzQ8ltqlmLt9CE35jfuCbGQgpiMtPR8kBOvx0GqmggoFZfrVOc0EN/2SDKYIlXgCpF04yFLOkew/"
+# A pending security update, planted honestly: a local apt repository whose Release says it is the release's
+# security suite (Debian's Origin, Label, Suite and Codename), carrying htop (a spec package) rebuilt with
+# dpkg-deb from its installed files at a higher version. apt then sees a newer version in a -security
+# suite, as it would the day after Debian's security team published one (unattended-upgrade --dry-run
+# selects it too). Exits 0 only if `apt-get -s dist-upgrade` would install it from that suite.
+PENDING_SECURITY = """\
+r=/var/local/djbake-planted-security; p=htop; . /etc/os-release
+v="$(dpkg-query -W -f '${Version}' $p)+djbake1"; a="$(dpkg-query -W -f '${Architecture}' $p)"
+rm -rf "$r" && mkdir -p "$r/stage/DEBIAN" "$r/dists/$VERSION_CODENAME-security/main/binary-$a" "$r/pool"
+dpkg-query -L $p | while read -r f; do if [ -f "$f" ] && [ ! -L "$f" ]; then cp -a --parents "$f" "$r/stage"; fi; done
+dpkg-query -W -f 'Package: ${Package}\\nVersion: '"$v"'\\nArchitecture: ${Architecture}\\nMaintainer: ${Maintainer}\\nDepends: ${Depends}\\nDescription: ${Description}\\n' $p > "$r/stage/DEBIAN/control"
+dpkg-deb -Zgzip --build "$r/stage" "$r/pool/${p}_$a.deb" >/dev/null
+P="$r/dists/$VERSION_CODENAME-security/main/binary-$a/Packages"
+{ dpkg-deb -f "$r/pool/${p}_$a.deb"; echo "Filename: pool/${p}_$a.deb"; echo "Size: $(stat -c %s "$r/pool/${p}_$a.deb")"; echo "SHA256: $(sha256sum < "$r/pool/${p}_$a.deb" | cut -d' ' -f1)"; echo; } > "$P"
+printf 'Origin: Debian\\nLabel: Debian-Security\\nSuite: stable-security\\nCodename: %s-security\\nVersion: %s\\nArchitectures: %s\\nComponents: main\\nSHA256:\\n %s %s main/binary-%s/Packages\\n' "$VERSION_CODENAME" "$VERSION_ID" "$a" "$(sha256sum < "$P" | cut -d' ' -f1)" "$(stat -c %s "$P")" "$a" > "$r/dists/$VERSION_CODENAME-security/Release"
+echo "deb [trusted=yes] file:$r $VERSION_CODENAME-security main" > /etc/apt/sources.list.d/djbake-planted-security.list
+apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/djbake-planted-security.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 >/dev/null
+apt-get -s dist-upgrade | grep -q "^Inst $p .*-security"
+"""
 WORKERS = 4
 # What the default spec's docker image skips, by verifier run: no kernel of its own, no cloud-init, no Redis.
 UNFAULTED_SKIPS = {
@@ -124,7 +144,9 @@ FAULTS: dict[str, Fault] = {
         "the security suite missing from apt's sources",
         "sed -i '/-security/d' /etc/apt/sources.list"
         " && ! apt-get indextargets --no-release-info --format '$(RELEASE)' | grep -q -- -security",
-        _f("test_services::test_security_updates_configured")),
+        _f("test_services::test_security_updates_configured",
+           "test_services::test_unattended_upgrade_selects_the_security_origin",
+           "test_services::test_no_pending_security_updates")),
     "failed_unit": Fault(
         "a failed systemd unit",
         "printf '[Service]\\nType=oneshot\\nExecStart=/bin/false\\n' > /etc/systemd/system/djbake-planted.service"
@@ -165,6 +187,76 @@ FAULTS: dict[str, Fault] = {
         "a file of the code tree writable by the app's group",
         "chmod g+w /srv/app/current/src/manage.py && runuser -u django -- test -w /srv/app/current/src/manage.py",
         _f("test_files::test_code_not_writable_by_the_app")),
+    "pending_security_update": Fault(
+        "a security update pending (a newer htop in a -security suite)",
+        PENDING_SECURITY,
+        _f("test_services::test_no_pending_security_updates")),
+    "backup_timer_off": Fault(
+        "the nightly backup timer disabled",
+        "systemctl disable --now djbake-backup.timer && ! systemctl is-enabled -q djbake-backup.timer",
+        _f("test_backup::test_backup_timer_enabled")),
+    "no_restart_policy": Fault(
+        "nginx not restarted after a crash (Restart=no)",
+        "mkdir -p /etc/systemd/system/nginx.service.d"
+        " && printf '[Service]\\nRestart=no\\n' > /etc/systemd/system/nginx.service.d/zz-planted.conf"
+        " && systemctl daemon-reload && test \"$(systemctl show -p Restart --value nginx.service)\" = no",
+        _f("test_resilience::test_restart_policies", "test_resilience::test_services_come_back_after_kill_9")),
+    "nginx_version_shown": Fault(
+        "nginx announcing its version (server_tokens on)",
+        "sed -i 's/server_tokens off;/server_tokens on;/' /etc/nginx/nginx.conf /etc/nginx/sites-available/*.conf"
+        " && nginx -t 2>/dev/null && systemctl reload nginx.service && sleep 1"
+        " && curl -sI -H 'Host: localhost' http://127.0.0.1/ | grep -qi '^server: nginx/'",
+        _f("test_security::test_nginx_hides_its_version")),
+    "catch_all_answers": Fault(
+        "nginx answering requests for other host names (the catch-all server returns 404, not 444)",
+        "sed -i 's/return 444;/return 404;/' /etc/nginx/sites-available/django.conf"
+        " && nginx -t 2>/dev/null && systemctl reload nginx.service && sleep 1"
+        " && test \"$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: other.invalid' http://127.0.0.1/)\" = 404",
+        _f("test_http::test_unknown_host_gets_444", "test_http::test_request_without_host_gets_444")),
+    "firewall_not_at_boot": Fault(
+        "the firewall not loaded at boot (nftables.service disabled)",
+        "systemctl disable nftables.service && ! systemctl is-enabled -q nftables.service",
+        _f("test_hygiene::test_firewall_enabled_for_every_boot", "test_services::test_services_enabled_and_running")),
+    "time_sync_off": Fault(
+        "time synchronisation disabled",
+        "systemctl disable --now systemd-timesyncd.service && ! systemctl is-enabled -q systemd-timesyncd.service",
+        _f("test_services::test_time_sync_enabled")),
+    "logrotate_gone": Fault(
+        "the app's logs not rotated (/etc/logrotate.d/django removed)",
+        "rm /etc/logrotate.d/django && ! test -e /etc/logrotate.d/django",
+        _f("test_services::test_logrotate_covers_app_logs")),
+    "unattended_upgrades_off": Fault(
+        "unattended upgrades switched off (APT::Periodic::Unattended-Upgrade \"0\")",
+        "printf 'APT::Periodic::Unattended-Upgrade \"0\";\\n' > /etc/apt/apt.conf.d/99djbake-planted"
+        " && apt-config dump APT::Periodic::Unattended-Upgrade | grep -q '\"0\"'",
+        _f("test_services::test_unattended_upgrades_enabled")),
+    "django_user_shell": Fault(
+        "the app user given a login shell",
+        "usermod -s /bin/bash django && getent passwd django | grep -q ':/bin/bash$'",
+        _f("test_security::test_django_user_cannot_log_in")),
+    "client_sets_proto": Fault(
+        "nginx passing the client's X-Forwarded-Proto on (a client can claim HTTPS)",
+        "sed -i 's/X-Forwarded-Proto \\$scheme;/X-Forwarded-Proto $http_x_forwarded_proto;/'"
+        " /etc/nginx/sites-available/django.conf && grep -q 'Proto \\$http_x_forwarded_proto' "
+        "/etc/nginx/sites-available/django.conf && nginx -t 2>/dev/null && systemctl reload nginx.service && sleep 1",
+        _f("test_security::test_forwarded_proto_set_by_nginx_not_the_client")),
+    "secret_key_copied": Fault(
+        "a copy of SECRET_KEY outside app.env",
+        "sed -n 's/^DJANGO_SECRET_KEY=//p' /etc/djbake/app.env > /var/lib/djbake/planted-copy"
+        " && test -s /var/lib/djbake/planted-copy",
+        _f("test_hygiene::test_secret_key_only_in_env_file")),
+    "build_log_left": Fault(
+        "a build log left in /var/log",
+        "echo 'planted build output' > /var/log/djbake-planted.log && test -s /var/log/djbake-planted.log",
+        frozenset(),
+        sealed=_f("test_hygiene::test_sealed_logs_and_apt_lists_empty"),
+        before_boot=True),
+    "random_seed_baked": Fault(
+        "systemd's random seed baked into the image (every VM starts from the same seed)",
+        "head -c 512 /dev/urandom > /var/lib/systemd/random-seed && test -s /var/lib/systemd/random-seed",
+        frozenset(),
+        sealed=_f("test_hygiene::test_sealed_identity_removed"),
+        before_boot=True),
 }
 
 
@@ -172,10 +264,13 @@ FAULTS: dict[str, Fault] = {
 # either all before first boot (one derived image) or all after it. Faults that touch the same thing
 # (sshd's two settings; a listener and the firewall) are in different groups.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "group-a": ("extra_port", "root_login", "env_world_readable", "debug_on", "no_security_suite"),
-    "group-b": ("firewall_accepts_tcp", "password_auth", "app_as_root", "failed_unit", "host_keys_not_made"),
-    "group-c": ("fail2ban_stopped", "apt_proxy_left", "db_trusts_any_password", "code_writable"),
-    "group-d": ("ssh_keys_left", "root_password", "build_user_present"),
+    "group-a": ("extra_port", "root_login", "env_world_readable", "debug_on", "no_security_suite",
+                "backup_timer_off", "nginx_version_shown", "client_sets_proto", "secret_key_copied"),
+    "group-b": ("firewall_accepts_tcp", "password_auth", "app_as_root", "failed_unit", "host_keys_not_made",
+                "pending_security_update", "time_sync_off", "firewall_not_at_boot", "django_user_shell"),
+    "group-c": ("fail2ban_stopped", "apt_proxy_left", "db_trusts_any_password", "code_writable",
+                "no_restart_policy", "logrotate_gone", "catch_all_answers", "unattended_upgrades_off"),
+    "group-d": ("ssh_keys_left", "root_password", "build_user_present", "build_log_left", "random_seed_baked"),
 }
 
 
