@@ -257,6 +257,108 @@ FAULTS: dict[str, Fault] = {
         frozenset(),
         sealed=_f("test_hygiene::test_sealed_identity_removed"),
         before_boot=True),
+    "package_missing": Fault(
+        "a package the spec asks for missing (htop removed)",
+        "dpkg -r htop >/dev/null && ! dpkg-query -W -f '${db:Status-Abbrev}' htop 2>/dev/null | grep -q '^ii'",
+        _f("test_packages::test_stack_packages_installed")),
+    "nodoc_rule_gone": Fault(
+        "dpkg's documentation exclusions removed (the next install brings docs back)",
+        "rm /etc/dpkg/dpkg.cfg.d/01-djbake-nodoc && ! test -e /etc/dpkg/dpkg.cfg.d/01-djbake-nodoc",
+        _f("test_packages::test_no_documentation_installed")),
+    "copyright_removed": Fault(
+        "a package's copyright file deleted",
+        "rm /usr/share/doc/curl/copyright && ! test -e /usr/share/doc/curl/copyright",
+        _f("test_packages::test_licences_stay")),
+    "apt_no_retries": Fault(
+        "apt giving up on the first transient error (Acquire::Retries 0)",
+        "printf 'Acquire::Retries \"0\";\\n' > /etc/apt/apt.conf.d/99zzz-djbake-planted-retries"
+        " && apt-config dump Acquire::Retries | grep -q '\"0\"'",
+        _f("test_packages::test_apt_retries_transient_errors")),
+    "backup_broken": Fault(
+        "the backup command unable to run (djbake-backup not executable; its timer still enabled)",
+        "chmod a-x /usr/local/sbin/djbake-backup && ! test -x /usr/local/sbin/djbake-backup",
+        _f("test_backup::test_backup_restore_round_trip", "test_backup::test_backup_retention_keeps_the_newest")),
+    "env_key_missing": Fault(
+        "app.env without DJANGO_DEBUG (the app falls back to its own default)",
+        "sed -i '/^DJANGO_DEBUG=/d' /etc/djbake/app.env && ! grep -q '^DJANGO_DEBUG=' /etc/djbake/app.env",
+        _f("test_files::test_env_file_names_the_app")),
+    "unit_file_gone": Fault(
+        "the unit that removes the build user deleted",
+        "rm /etc/systemd/system/djbake-remove-build-user.service && systemctl daemon-reload"
+        " && ! test -e /etc/systemd/system/djbake-remove-build-user.service",
+        _f("test_files::test_units_installed")),
+    "socket_world_open": Fault(
+        "gunicorn's socket open to every local user (SocketMode=0666)",
+        "mkdir -p /etc/systemd/system/gunicorn.socket.d"
+        " && printf '[Socket]\\nSocketMode=0666\\n' > /etc/systemd/system/gunicorn.socket.d/zz-planted.conf"
+        " && systemctl daemon-reload && test \"$(systemctl show -p SocketMode --value gunicorn.socket)\" = 0666",
+        _f("test_services::test_gunicorn_socket_unit")),
+    "sshd_drop_in_first": Fault(
+        "an sshd drop-in read before djbake's (sshd takes the first value it reads)",
+        "echo '# planted: read before 10-djbake.conf' > /etc/ssh/sshd_config.d/01-planted.conf"
+        " && test -e /etc/ssh/sshd_config.d/01-planted.conf",
+        _f("test_security::test_sshd_hardening_read_before_cloud_init")),
+    "firstboot_stamp_gone": Fault(
+        "the first-boot stamp missing (the next boot would make new secrets)",
+        "rm /var/lib/djbake/firstboot.done && ! test -e /var/lib/djbake/firstboot.done",
+        _f("test_services::test_firstboot_unit_ran")),
+    "secret_key_insecure": Fault(
+        "a short, well-known SECRET_KEY in app.env",
+        "sed -i 's/^DJANGO_SECRET_KEY=.*/DJANGO_SECRET_KEY=django-insecure-planted/' /etc/djbake/app.env"
+        " && grep -qx 'DJANGO_SECRET_KEY=django-insecure-planted' /etc/djbake/app.env",
+        _f("test_firstboot::test_secret_key_generated")),
+    "uv_missing": Fault(
+        "uv missing (djbake-deploy could not install a release)",
+        "rm \"$(command -v uv)\" && ! command -v uv",
+        _f("test_packages::test_uv_installs_releases")),
+    "certificate_left": Fault(
+        "a certificate directory left in the image (/etc/letsencrypt/live)",
+        "mkdir -p /etc/letsencrypt/live/planted.example && echo planted > /etc/letsencrypt/live/planted.example/README",
+        _f("test_services::test_certbot_installed_without_certificates")),
+}
+
+# The image suite's modules whose every check a planted fault must reach, or UNREACHED say why not
+# (test_network and test_hardening are outside this table: another change owns them).
+MODULES = ("test_packages", "test_backup", "test_resilience", "test_services", "test_files", "test_hygiene",
+           "test_http", "test_firstboot", "test_security")
+_CASCADE = "any fault that stops the site answering fails it together with most HTTP, backup and resilience checks, "
+_QEMU = "skipped on docker for the default spec (no cloud-init in a container): "
+UNREACHED: dict[str, str] = {
+    "test_packages::test_build_tools_only_when_the_spec_keeps_them":
+        "not planted: a compiler must be installed from the archive (~60 MB of gcc and libc6-dev) for an honest fault",
+    "test_packages::test_virtualenv_has_the_pinned_versions":
+        "not planted: another release must be downloaded from PyPI into the venv (no network step in this test)",
+    "test_packages::test_virtualenv_imports_django_and_psycopg":
+        _CASCADE + "so no group can name it alone (the app cannot start without these imports)",
+    "test_services::test_time_sync_active": "marked `kernel`: QEMU only (a container shares the host's clock)",
+    "test_services::test_redis_when_asked": "skipped for the default spec (no Redis)",
+    "test_services::test_postgresql_is_local_or_client_only":
+        "a stopped PostgreSQL fails the database, HTTP and backup checks too; its `database: none` branch passes in "
+        "test_docker_loop's image without a database",
+    "test_files::test_welcome_or_deployed_project_present": _CASCADE + "(an empty release serves nothing)",
+    "test_files::test_build_env_recorded":
+        "a missing or partial /etc/djbake/build.env fails the facts fixture, hence most of the suite, not one check",
+    "test_hygiene::test_sealed_env_file_has_no_secrets":
+        "not planted yet: what first boot does with a secret already in app.env decides which fresh-boot checks fail",
+    "test_hygiene::test_cloud_init_present_on_vm_images": _QEMU + "QEMU only",
+    "test_firstboot::test_cloud_init_done": _QEMU + "QEMU only",
+    "test_http::test_nginx_config_valid":
+        "a config nginx -t refuses also keeps nginx down after test_resilience's kill -9 (a cascade); planted instead "
+        "by test_docker_loop's broken-script test, where the in-build gate fails naming this check",
+    "test_http::test_django_answers_on_localhost": _CASCADE + "(the baseline the other HTTP checks build on)",
+    "test_http::test_health_url": _CASCADE + "(the database half: a stopped PostgreSQL, same cascade)",
+    "test_http::test_django_answers_on_the_vm_address": _CASCADE + "(the baseline the other HTTP checks build on)",
+    "test_http::test_static_file_served_by_nginx": "not planted yet",
+    "test_http::test_media_served_as_files_never_executed": "not planted yet",
+    "test_firstboot::test_allowed_hosts_match_the_vm": "not planted yet",
+    "test_firstboot::test_swap_active":
+        "in a container swapon shows the host's swap: a swap fault is meaningful under QEMU only",
+    "test_firstboot::test_host_keys_and_machine_id_exist":
+        "records what the two-boot comparison compares; the same identity on two boots is caught by compare_boots "
+        "(unit-tested in tests/test_gate.py), which a one-boot container here does not run",
+    "test_firstboot::test_record_secret_hashes":
+        "records hashes for compare_boots and asserts first boot made the secrets the spec needs; deleting one from "
+        "app.env after boot cascades once test_resilience restarts gunicorn without it",
 }
 
 
@@ -265,11 +367,16 @@ FAULTS: dict[str, Fault] = {
 # (sshd's two settings; a listener and the firewall) are in different groups.
 GROUPS: dict[str, tuple[str, ...]] = {
     "group-a": ("extra_port", "root_login", "env_world_readable", "debug_on", "no_security_suite",
-                "backup_timer_off", "nginx_version_shown", "client_sets_proto", "secret_key_copied"),
+                "backup_timer_off", "nginx_version_shown", "client_sets_proto", "secret_key_copied",
+                "nodoc_rule_gone", "apt_no_retries", "unit_file_gone", "socket_world_open",
+                "uv_missing"),
     "group-b": ("firewall_accepts_tcp", "password_auth", "app_as_root", "failed_unit", "host_keys_not_made",
-                "pending_security_update", "time_sync_off", "firewall_not_at_boot", "django_user_shell"),
+                "pending_security_update", "time_sync_off", "firewall_not_at_boot", "django_user_shell",
+                "copyright_removed", "backup_broken", "secret_key_insecure",
+                "certificate_left"),
     "group-c": ("fail2ban_stopped", "apt_proxy_left", "db_trusts_any_password", "code_writable",
-                "no_restart_policy", "logrotate_gone", "catch_all_answers", "unattended_upgrades_off"),
+                "no_restart_policy", "logrotate_gone", "catch_all_answers", "unattended_upgrades_off",
+                "package_missing", "env_key_missing", "sshd_drop_in_first", "firstboot_stamp_gone"),
     "group-d": ("ssh_keys_left", "root_password", "build_user_present", "build_log_left", "random_seed_baked"),
 }
 
@@ -409,8 +516,37 @@ def faults_table() -> str:
     return "\n".join(rows)
 
 
+def image_checks() -> list[str]:
+    """module::test of every check in MODULES, in file order."""
+    checks = []
+    for module in MODULES:
+        source = (ROOT / "tests" / "image" / f"{module}.py").read_text()
+        checks += [f"{module}::{name}" for name in re.findall(r"^def (test_\w+)", source, re.M)]
+    return checks
+
+
+def reaching_faults() -> dict[str, list[str]]:
+    """check -> the faults that name it (fresh boot or sealed)."""
+    reached: dict[str, list[str]] = {}
+    for name, f in FAULTS.items():
+        for check in sorted(f.fresh_boot | (f.sealed or frozenset())):
+            reached.setdefault(check, []).append(name)
+    return reached
+
+
+def checks_table() -> str:
+    """Every check of MODULES -> the planted faults that fail it, or why none does."""
+    reached = reaching_faults()
+    rows = ["| check | failed by (planted fault) or why no fault reaches it |", "|---|---|"]
+    for check in image_checks():
+        cell = ", ".join(f"`{n}`" for n in reached.get(check, ())) or "none: " + UNREACHED.get(check, "?")
+        rows.append(f"| `{check}` | {cell} |")
+    return "\n".join(rows)
+
+
 def docs_section() -> str:
-    return f"{DOC_BEGIN}\n{faults_table()}\n{DOC_END}"
+    return (f"{DOC_BEGIN}\n{faults_table()}\n\nEvery check of {', '.join(f'`{m}`' for m in MODULES)} "
+            f"and the faults that fail it:\n\n{checks_table()}\n{DOC_END}")
 
 
 def test_docs_table_is_current():
@@ -429,6 +565,16 @@ def test_groups_plant_every_fault_once_with_disjoint_checks():
         for phase in ("fresh_boot", "sealed"):
             named = [c for n in names for c in (getattr(FAULTS[n], phase) or ())]
             assert len(named) == len(set(named)), (group, phase, named)
+
+
+def test_every_check_is_reached_or_says_why():
+    """A check no planted fault makes fail is strengthened, deleted, or has its reason in UNREACHED."""
+    checks, reached = image_checks(), reaching_faults()
+    assert not [c for c in reached if c.split("::")[0] in MODULES and c not in checks], "a fault names no such check"
+    unexplained = [c for c in checks if c not in reached and c not in UNREACHED]
+    assert not unexplained, f"reached by no fault and no reason given: {unexplained}"
+    stale = [c for c in UNREACHED if c in reached or c not in checks]
+    assert not stale, f"UNREACHED names a check a fault reaches, or one that does not exist: {stale}"
 
 
 def test_every_fault_names_a_check():
