@@ -195,11 +195,13 @@ FAULTS: dict[str, Fault] = {
         "the nightly backup timer disabled",
         "systemctl disable --now djbake-backup.timer && ! systemctl is-enabled -q djbake-backup.timer",
         _f("test_backup::test_backup_timer_enabled")),
+    # gunicorn, not nginx: its socket starts it again at the next request, so the suite's later checks
+    # still reach the site (a dead nginx would fail every later HTTP check too).
     "no_restart_policy": Fault(
-        "nginx not restarted after a crash (Restart=no)",
-        "mkdir -p /etc/systemd/system/nginx.service.d"
-        " && printf '[Service]\\nRestart=no\\n' > /etc/systemd/system/nginx.service.d/zz-planted.conf"
-        " && systemctl daemon-reload && test \"$(systemctl show -p Restart --value nginx.service)\" = no",
+        "gunicorn not restarted after a crash (Restart=no)",
+        "mkdir -p /etc/systemd/system/gunicorn.service.d"
+        " && printf '[Service]\\nRestart=no\\n' > /etc/systemd/system/gunicorn.service.d/zz-planted-restart.conf"
+        " && systemctl daemon-reload && test \"$(systemctl show -p Restart --value gunicorn.service)\" = no",
         _f("test_resilience::test_restart_policies", "test_resilience::test_services_come_back_after_kill_9")),
     "nginx_version_shown": Fault(
         "nginx announcing its version (server_tokens on)",
@@ -216,7 +218,8 @@ FAULTS: dict[str, Fault] = {
     "firewall_not_at_boot": Fault(
         "the firewall not loaded at boot (nftables.service disabled)",
         "systemctl disable nftables.service && ! systemctl is-enabled -q nftables.service",
-        _f("test_hygiene::test_firewall_enabled_for_every_boot", "test_services::test_services_enabled_and_running")),
+        _f("test_hygiene::test_firewall_enabled_for_every_boot", "test_network::test_firewall_loaded_at_boot",
+           "test_services::test_services_enabled_and_running")),
     "time_sync_off": Fault(
         "time synchronisation disabled",
         "systemctl disable --now systemd-timesyncd.service && ! systemctl is-enabled -q systemd-timesyncd.service",
@@ -224,7 +227,7 @@ FAULTS: dict[str, Fault] = {
     "logrotate_gone": Fault(
         "the app's logs not rotated (/etc/logrotate.d/django removed)",
         "rm /etc/logrotate.d/django && ! test -e /etc/logrotate.d/django",
-        _f("test_services::test_logrotate_covers_app_logs")),
+        _f("test_services::test_logrotate_covers_app_logs", "test_hardening::test_app_logs_rotated")),
     "unattended_upgrades_off": Fault(
         "unattended upgrades switched off (APT::Periodic::Unattended-Upgrade \"0\")",
         "printf 'APT::Periodic::Unattended-Upgrade \"0\";\\n' > /etc/apt/apt.conf.d/99djbake-planted"
