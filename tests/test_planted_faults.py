@@ -10,13 +10,14 @@ pass every check (the verifier's own runs of it are read for that). FAULTS is th
 (`python -m tests.test_planted_faults` writes the section; test_docs_table_is_current checks it).
 
 Not planted here (they need a kernel of their own, so they belong to the QEMU end-to-end run): a
-firewall ruleset that nftables itself would refuse at boot, kernel parameters. Not planted at all:
-a pending security update (the archive serves only current versions, so no honest downgrade exists).
+firewall ruleset that nftables itself would refuse at boot, kernel parameters. A pending security
+update is planted as a local repository that calls itself the security suite (PENDING_SECURITY): the
+archive serves only current versions, so there is no honest downgrade to plant instead.
 
 Cost: each suite run takes ~1.5 minutes on an idle 2-core host. `make test` plants the faults in
 GROUPS, four containers at once: the faults of a group name pairwise disjoint checks, so the run
 must fail exactly the union, and each failing check is its own fault's (19 minutes one fault per
-container under CI-like load, 251 s in groups). `make test-faults` (DJBAKE_PLANTED_FAULTS=each)
+container under CI-like load, 251 s in groups; 653 s with 44 faults at load ~30). `make test-faults` (DJBAKE_PLANTED_FAULTS=each)
 plants every fault alone, which also shows that no fault makes another fault's checks fail.
 """
 from __future__ import annotations
@@ -47,6 +48,25 @@ DOC_END = "<!-- planted-faults: end -->"
 BUILD_USER = "djbake-builder"
 # A SHA-512 crypt hash (`openssl passwd -6 -salt plantedfault plantedfault`): a root password.
 ROOT_HASH = "$6$plantedfault$mdrziGqHQtGzQ8ltqlmLt9CE35jfuCbGQgpiMtPR8kBOvx0GqmggoFZfrVOc0EN/2SDKYIlXgCpF04yFLOkew/"
+# A pending security update, planted honestly: a local apt repository whose Release says it is the release's
+# security suite (Debian's Origin, Label, Suite and Codename), carrying htop (a spec package) rebuilt with
+# dpkg-deb from its installed files at a higher version. apt then sees a newer version in a -security
+# suite, as it would the day after Debian's security team published one (unattended-upgrade --dry-run
+# selects it too). Exits 0 only if `apt-get -s dist-upgrade` would install it from that suite.
+PENDING_SECURITY = """\
+r=/var/local/djbake-planted-security; p=htop; . /etc/os-release
+v="$(dpkg-query -W -f '${Version}' $p)+djbake1"; a="$(dpkg-query -W -f '${Architecture}' $p)"
+rm -rf "$r" && mkdir -p "$r/stage/DEBIAN" "$r/dists/$VERSION_CODENAME-security/main/binary-$a" "$r/pool"
+dpkg-query -L $p | while read -r f; do if [ -f "$f" ] && [ ! -L "$f" ]; then cp -a --parents "$f" "$r/stage"; fi; done
+dpkg-query -W -f 'Package: ${Package}\\nVersion: '"$v"'\\nArchitecture: ${Architecture}\\nMaintainer: ${Maintainer}\\nDepends: ${Depends}\\nDescription: ${Description}\\n' $p > "$r/stage/DEBIAN/control"
+dpkg-deb -Zgzip --build "$r/stage" "$r/pool/${p}_$a.deb" >/dev/null
+P="$r/dists/$VERSION_CODENAME-security/main/binary-$a/Packages"
+{ dpkg-deb -f "$r/pool/${p}_$a.deb"; echo "Filename: pool/${p}_$a.deb"; echo "Size: $(stat -c %s "$r/pool/${p}_$a.deb")"; echo "SHA256: $(sha256sum < "$r/pool/${p}_$a.deb" | cut -d' ' -f1)"; echo; } > "$P"
+printf 'Origin: Debian\\nLabel: Debian-Security\\nSuite: stable-security\\nCodename: %s-security\\nVersion: %s\\nArchitectures: %s\\nComponents: main\\nSHA256:\\n %s %s main/binary-%s/Packages\\n' "$VERSION_CODENAME" "$VERSION_ID" "$a" "$(sha256sum < "$P" | cut -d' ' -f1)" "$(stat -c %s "$P")" "$a" > "$r/dists/$VERSION_CODENAME-security/Release"
+echo "deb [trusted=yes] file:$r $VERSION_CODENAME-security main" > /etc/apt/sources.list.d/djbake-planted-security.list
+apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/djbake-planted-security.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 >/dev/null
+apt-get -s dist-upgrade | grep -q "^Inst $p .*-security"
+"""
 WORKERS = 4
 # What the default spec's docker image skips, by verifier run: no kernel of its own, no cloud-init, no Redis.
 UNFAULTED_SKIPS = {
@@ -124,7 +144,9 @@ FAULTS: dict[str, Fault] = {
         "the security suite missing from apt's sources",
         "sed -i '/-security/d' /etc/apt/sources.list"
         " && ! apt-get indextargets --no-release-info --format '$(RELEASE)' | grep -q -- -security",
-        _f("test_services::test_security_updates_configured")),
+        _f("test_services::test_security_updates_configured",
+           "test_services::test_unattended_upgrade_selects_the_security_origin",
+           "test_services::test_no_pending_security_updates")),
     "failed_unit": Fault(
         "a failed systemd unit",
         "printf '[Service]\\nType=oneshot\\nExecStart=/bin/false\\n' > /etc/systemd/system/djbake-planted.service"
@@ -165,6 +187,181 @@ FAULTS: dict[str, Fault] = {
         "a file of the code tree writable by the app's group",
         "chmod g+w /srv/app/current/src/manage.py && runuser -u django -- test -w /srv/app/current/src/manage.py",
         _f("test_files::test_code_not_writable_by_the_app")),
+    "pending_security_update": Fault(
+        "a security update pending (a newer htop in a -security suite)",
+        PENDING_SECURITY,
+        _f("test_services::test_no_pending_security_updates")),
+    "backup_timer_off": Fault(
+        "the nightly backup timer disabled",
+        "systemctl disable --now djbake-backup.timer && ! systemctl is-enabled -q djbake-backup.timer",
+        _f("test_backup::test_backup_timer_enabled")),
+    # gunicorn, not nginx: its socket starts it again at the next request, so the suite's later checks
+    # still reach the site (a dead nginx would fail every later HTTP check too).
+    "no_restart_policy": Fault(
+        "gunicorn not restarted after a crash (Restart=no)",
+        "mkdir -p /etc/systemd/system/gunicorn.service.d"
+        " && printf '[Service]\\nRestart=no\\n' > /etc/systemd/system/gunicorn.service.d/zz-planted-restart.conf"
+        " && systemctl daemon-reload && test \"$(systemctl show -p Restart --value gunicorn.service)\" = no",
+        _f("test_resilience::test_restart_policies", "test_resilience::test_services_come_back_after_kill_9")),
+    "nginx_version_shown": Fault(
+        "nginx announcing its version (server_tokens on)",
+        "sed -i 's/server_tokens off;/server_tokens on;/' /etc/nginx/nginx.conf /etc/nginx/sites-available/*.conf"
+        " && nginx -t 2>/dev/null && systemctl reload nginx.service && sleep 1"
+        " && curl -sI -H 'Host: localhost' http://127.0.0.1/ | grep -qi '^server: nginx/'",
+        _f("test_security::test_nginx_hides_its_version")),
+    "catch_all_answers": Fault(
+        "nginx answering requests for other host names (the catch-all server returns 404, not 444)",
+        "sed -i 's/return 444;/return 404;/' /etc/nginx/sites-available/django.conf"
+        " && nginx -t 2>/dev/null && systemctl reload nginx.service && sleep 1"
+        " && test \"$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: other.invalid' http://127.0.0.1/)\" = 404",
+        _f("test_http::test_unknown_host_gets_444", "test_http::test_request_without_host_gets_444")),
+    "firewall_not_at_boot": Fault(
+        "the firewall not loaded at boot (nftables.service disabled)",
+        "systemctl disable nftables.service && ! systemctl is-enabled -q nftables.service",
+        _f("test_hygiene::test_firewall_enabled_for_every_boot", "test_network::test_firewall_loaded_at_boot",
+           "test_services::test_services_enabled_and_running")),
+    "time_sync_off": Fault(
+        "time synchronisation disabled",
+        "systemctl disable --now systemd-timesyncd.service && ! systemctl is-enabled -q systemd-timesyncd.service",
+        _f("test_services::test_time_sync_enabled")),
+    "logrotate_gone": Fault(
+        "the app's logs not rotated (/etc/logrotate.d/django removed)",
+        "rm /etc/logrotate.d/django && ! test -e /etc/logrotate.d/django",
+        _f("test_services::test_logrotate_covers_app_logs", "test_hardening::test_app_logs_rotated")),
+    "unattended_upgrades_off": Fault(
+        "unattended upgrades switched off (APT::Periodic::Unattended-Upgrade \"0\")",
+        "printf 'APT::Periodic::Unattended-Upgrade \"0\";\\n' > /etc/apt/apt.conf.d/99djbake-planted"
+        " && apt-config dump APT::Periodic::Unattended-Upgrade | grep -q '\"0\"'",
+        _f("test_services::test_unattended_upgrades_enabled")),
+    "django_user_shell": Fault(
+        "the app user given a login shell",
+        "usermod -s /bin/bash django && getent passwd django | grep -q ':/bin/bash$'",
+        _f("test_security::test_django_user_cannot_log_in")),
+    "client_sets_proto": Fault(
+        "nginx passing the client's X-Forwarded-Proto on (a client can claim HTTPS)",
+        "sed -i 's/X-Forwarded-Proto \\$scheme;/X-Forwarded-Proto $http_x_forwarded_proto;/'"
+        " /etc/nginx/sites-available/django.conf && grep -q 'Proto \\$http_x_forwarded_proto' "
+        "/etc/nginx/sites-available/django.conf && nginx -t 2>/dev/null && systemctl reload nginx.service && sleep 1",
+        _f("test_security::test_forwarded_proto_set_by_nginx_not_the_client")),
+    "secret_key_copied": Fault(
+        "a copy of SECRET_KEY outside app.env",
+        "sed -n 's/^DJANGO_SECRET_KEY=//p' /etc/djbake/app.env > /var/lib/djbake/planted-copy"
+        " && test -s /var/lib/djbake/planted-copy",
+        _f("test_hygiene::test_secret_key_only_in_env_file")),
+    "build_log_left": Fault(
+        "a build log left in /var/log",
+        "echo 'planted build output' > /var/log/djbake-planted.log && test -s /var/log/djbake-planted.log",
+        frozenset(),
+        sealed=_f("test_hygiene::test_sealed_logs_and_apt_lists_empty"),
+        before_boot=True),
+    "random_seed_baked": Fault(
+        "systemd's random seed baked into the image (every VM starts from the same seed)",
+        "head -c 512 /dev/urandom > /var/lib/systemd/random-seed && test -s /var/lib/systemd/random-seed",
+        frozenset(),
+        sealed=_f("test_hygiene::test_sealed_identity_removed"),
+        before_boot=True),
+    "package_missing": Fault(
+        "a package the spec asks for missing (htop removed)",
+        "dpkg -r htop >/dev/null && ! dpkg-query -W -f '${db:Status-Abbrev}' htop 2>/dev/null | grep -q '^ii'",
+        _f("test_packages::test_stack_packages_installed")),
+    "nodoc_rule_gone": Fault(
+        "dpkg's documentation exclusions removed (the next install brings docs back)",
+        "rm /etc/dpkg/dpkg.cfg.d/01-djbake-nodoc && ! test -e /etc/dpkg/dpkg.cfg.d/01-djbake-nodoc",
+        _f("test_packages::test_no_documentation_installed")),
+    "copyright_removed": Fault(
+        "a package's copyright file deleted",
+        "rm /usr/share/doc/curl/copyright && ! test -e /usr/share/doc/curl/copyright",
+        _f("test_packages::test_licences_stay")),
+    "apt_no_retries": Fault(
+        "apt giving up on the first transient error (Acquire::Retries 0)",
+        "printf 'Acquire::Retries \"0\";\\n' > /etc/apt/apt.conf.d/99zzz-djbake-planted-retries"
+        " && apt-config dump Acquire::Retries | grep -q '\"0\"'",
+        _f("test_packages::test_apt_retries_transient_errors")),
+    "backup_broken": Fault(
+        "the backup command unable to run (djbake-backup not executable; its timer still enabled)",
+        "chmod a-x /usr/local/sbin/djbake-backup && ! test -x /usr/local/sbin/djbake-backup",
+        _f("test_backup::test_backup_restore_round_trip", "test_backup::test_backup_retention_keeps_the_newest")),
+    "env_key_missing": Fault(
+        "app.env without DJANGO_DEBUG (the app falls back to its own default)",
+        "sed -i '/^DJANGO_DEBUG=/d' /etc/djbake/app.env && ! grep -q '^DJANGO_DEBUG=' /etc/djbake/app.env",
+        _f("test_files::test_env_file_names_the_app")),
+    "unit_file_gone": Fault(
+        "the unit that removes the build user deleted",
+        "rm /etc/systemd/system/djbake-remove-build-user.service && systemctl daemon-reload"
+        " && ! test -e /etc/systemd/system/djbake-remove-build-user.service",
+        _f("test_files::test_units_installed")),
+    "socket_world_open": Fault(
+        "gunicorn's socket open to every local user (SocketMode=0666)",
+        "mkdir -p /etc/systemd/system/gunicorn.socket.d"
+        " && printf '[Socket]\\nSocketMode=0666\\n' > /etc/systemd/system/gunicorn.socket.d/zz-planted.conf"
+        " && systemctl daemon-reload && test \"$(systemctl show -p SocketMode --value gunicorn.socket)\" = 0666",
+        _f("test_services::test_gunicorn_socket_unit")),
+    "sshd_drop_in_first": Fault(
+        "an sshd drop-in read before djbake's (sshd takes the first value it reads)",
+        "echo '# planted: read before 10-djbake.conf' > /etc/ssh/sshd_config.d/01-planted.conf"
+        " && test -e /etc/ssh/sshd_config.d/01-planted.conf",
+        _f("test_security::test_sshd_hardening_read_before_cloud_init")),
+    "firstboot_stamp_gone": Fault(
+        "the first-boot stamp missing (the next boot would make new secrets)",
+        "rm /var/lib/djbake/firstboot.done && ! test -e /var/lib/djbake/firstboot.done",
+        _f("test_services::test_firstboot_unit_ran")),
+    "secret_key_insecure": Fault(
+        "a short, well-known SECRET_KEY in app.env",
+        "sed -i 's/^DJANGO_SECRET_KEY=.*/DJANGO_SECRET_KEY=django-insecure-planted/' /etc/djbake/app.env"
+        " && grep -qx 'DJANGO_SECRET_KEY=django-insecure-planted' /etc/djbake/app.env",
+        _f("test_firstboot::test_secret_key_generated")),
+    "uv_missing": Fault(
+        "uv missing (djbake-deploy could not install a release)",
+        "rm \"$(command -v uv)\" && ! command -v uv",
+        _f("test_packages::test_uv_installs_releases")),
+    "certificate_left": Fault(
+        "a certificate directory left in the image (/etc/letsencrypt/live)",
+        "mkdir -p /etc/letsencrypt/live/planted.example && echo planted > /etc/letsencrypt/live/planted.example/README",
+        _f("test_services::test_certbot_installed_without_certificates")),
+}
+
+# The image suite's modules whose every check a planted fault must reach, or UNREACHED say why not
+# (test_network and test_hardening are outside this table: another change owns them).
+MODULES = ("test_packages", "test_backup", "test_resilience", "test_services", "test_files", "test_hygiene",
+           "test_http", "test_firstboot", "test_security")
+_CASCADE = "any fault that stops the site answering fails it together with most HTTP, backup and resilience checks, "
+_QEMU = "skipped on docker for the default spec (no cloud-init in a container): "
+UNREACHED: dict[str, str] = {
+    "test_packages::test_build_tools_only_when_the_spec_keeps_them":
+        "not planted: a compiler must be installed from the archive (~60 MB of gcc and libc6-dev) for an honest fault",
+    "test_packages::test_virtualenv_has_the_pinned_versions":
+        "not planted: another release must be downloaded from PyPI into the venv (no network step in this test)",
+    "test_packages::test_virtualenv_imports_django_and_psycopg":
+        _CASCADE + "so no group can name it alone (the app cannot start without these imports)",
+    "test_services::test_time_sync_active": "marked `kernel`: QEMU only (a container shares the host's clock)",
+    "test_services::test_redis_when_asked": "skipped for the default spec (no Redis)",
+    "test_services::test_postgresql_is_local_or_client_only":
+        "a stopped PostgreSQL fails the database, HTTP and backup checks too; its `database: none` branch passes in "
+        "test_docker_loop's image without a database",
+    "test_files::test_welcome_or_deployed_project_present": _CASCADE + "(an empty release serves nothing)",
+    "test_files::test_build_env_recorded":
+        "a missing or partial /etc/djbake/build.env fails the facts fixture, hence most of the suite, not one check",
+    "test_hygiene::test_sealed_env_file_has_no_secrets":
+        "not planted yet: what first boot does with a secret already in app.env decides which fresh-boot checks fail",
+    "test_hygiene::test_cloud_init_present_on_vm_images": _QEMU + "QEMU only",
+    "test_firstboot::test_cloud_init_done": _QEMU + "QEMU only",
+    "test_http::test_nginx_config_valid":
+        "a config nginx -t refuses also keeps nginx down after test_resilience's kill -9 (a cascade); planted instead "
+        "by test_docker_loop's broken-script test, where the in-build gate fails naming this check",
+    "test_http::test_django_answers_on_localhost": _CASCADE + "(the baseline the other HTTP checks build on)",
+    "test_http::test_health_url": _CASCADE + "(the database half: a stopped PostgreSQL, same cascade)",
+    "test_http::test_django_answers_on_the_vm_address": _CASCADE + "(the baseline the other HTTP checks build on)",
+    "test_http::test_static_file_served_by_nginx": "not planted yet",
+    "test_http::test_media_served_as_files_never_executed": "not planted yet",
+    "test_firstboot::test_allowed_hosts_match_the_vm": "not planted yet",
+    "test_firstboot::test_swap_active":
+        "in a container swapon shows the host's swap: a swap fault is meaningful under QEMU only",
+    "test_firstboot::test_host_keys_and_machine_id_exist":
+        "records what the two-boot comparison compares; the same identity on two boots is caught by compare_boots "
+        "(unit-tested in tests/test_gate.py), which a one-boot container here does not run",
+    "test_firstboot::test_record_secret_hashes":
+        "records hashes for compare_boots and asserts first boot made the secrets the spec needs; deleting one from "
+        "app.env after boot cascades once test_resilience restarts gunicorn without it",
 }
 
 
@@ -172,10 +369,18 @@ FAULTS: dict[str, Fault] = {
 # either all before first boot (one derived image) or all after it. Faults that touch the same thing
 # (sshd's two settings; a listener and the firewall) are in different groups.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "group-a": ("extra_port", "root_login", "env_world_readable", "debug_on", "no_security_suite"),
-    "group-b": ("firewall_accepts_tcp", "password_auth", "app_as_root", "failed_unit", "host_keys_not_made"),
-    "group-c": ("fail2ban_stopped", "apt_proxy_left", "db_trusts_any_password", "code_writable"),
-    "group-d": ("ssh_keys_left", "root_password", "build_user_present"),
+    "group-a": ("extra_port", "root_login", "env_world_readable", "debug_on", "no_security_suite",
+                "backup_timer_off", "nginx_version_shown", "client_sets_proto", "secret_key_copied",
+                "nodoc_rule_gone", "apt_no_retries", "unit_file_gone", "socket_world_open",
+                "uv_missing"),
+    "group-b": ("firewall_accepts_tcp", "password_auth", "app_as_root", "failed_unit", "host_keys_not_made",
+                "pending_security_update", "time_sync_off", "firewall_not_at_boot", "django_user_shell",
+                "copyright_removed", "backup_broken", "secret_key_insecure",
+                "certificate_left"),
+    "group-c": ("fail2ban_stopped", "apt_proxy_left", "db_trusts_any_password", "code_writable",
+                "no_restart_policy", "logrotate_gone", "catch_all_answers", "unattended_upgrades_off",
+                "package_missing", "env_key_missing", "sshd_drop_in_first", "firstboot_stamp_gone"),
+    "group-d": ("ssh_keys_left", "root_password", "build_user_present", "build_log_left", "random_seed_baked"),
 }
 
 
@@ -314,8 +519,37 @@ def faults_table() -> str:
     return "\n".join(rows)
 
 
+def image_checks() -> list[str]:
+    """module::test of every check in MODULES, in file order."""
+    checks = []
+    for module in MODULES:
+        source = (ROOT / "tests" / "image" / f"{module}.py").read_text()
+        checks += [f"{module}::{name}" for name in re.findall(r"^def (test_\w+)", source, re.M)]
+    return checks
+
+
+def reaching_faults() -> dict[str, list[str]]:
+    """check -> the faults that name it (fresh boot or sealed)."""
+    reached: dict[str, list[str]] = {}
+    for name, f in FAULTS.items():
+        for check in sorted(f.fresh_boot | (f.sealed or frozenset())):
+            reached.setdefault(check, []).append(name)
+    return reached
+
+
+def checks_table() -> str:
+    """Every check of MODULES -> the planted faults that fail it, or why none does."""
+    reached = reaching_faults()
+    rows = ["| check | failed by (planted fault) or why no fault reaches it |", "|---|---|"]
+    for check in image_checks():
+        cell = ", ".join(f"`{n}`" for n in reached.get(check, ())) or "none: " + UNREACHED.get(check, "?")
+        rows.append(f"| `{check}` | {cell} |")
+    return "\n".join(rows)
+
+
 def docs_section() -> str:
-    return f"{DOC_BEGIN}\n{faults_table()}\n{DOC_END}"
+    return (f"{DOC_BEGIN}\n{faults_table()}\n\nEvery check of {', '.join(f'`{m}`' for m in MODULES)} "
+            f"and the faults that fail it:\n\n{checks_table()}\n{DOC_END}")
 
 
 def test_docs_table_is_current():
@@ -334,6 +568,16 @@ def test_groups_plant_every_fault_once_with_disjoint_checks():
         for phase in ("fresh_boot", "sealed"):
             named = [c for n in names for c in (getattr(FAULTS[n], phase) or ())]
             assert len(named) == len(set(named)), (group, phase, named)
+
+
+def test_every_check_is_reached_or_says_why():
+    """A check no planted fault makes fail is strengthened, deleted, or has its reason in UNREACHED."""
+    checks, reached = image_checks(), reaching_faults()
+    assert not [c for c in reached if c.split("::")[0] in MODULES and c not in checks], "a fault names no such check"
+    unexplained = [c for c in checks if c not in reached and c not in UNREACHED]
+    assert not unexplained, f"reached by no fault and no reason given: {unexplained}"
+    stale = [c for c in UNREACHED if c in reached or c not in checks]
+    assert not stale, f"UNREACHED names a check a fault reaches, or one that does not exist: {stale}"
 
 
 def test_every_fault_names_a_check():

@@ -77,9 +77,13 @@ def test_host_keys_and_machine_id_exist(host, record):
 
 
 @pytest.mark.fresh_boot
-def test_record_secret_hashes(app_env, record):
+def test_record_secret_hashes(app_env, facts, record):
     # Hashes only: the record file leaves the VM, the secrets must not.
-    # A missing secret is recorded as missing, not as the hash of "" (which two boots would share).
+    # A missing secret is recorded as missing, not as the hash of "" (which two boots would share);
+    # which secrets first boot must have made is known: SECRET_KEY always, a database password with a local one.
+    assert app_env.get("DJANGO_SECRET_KEY"), "first boot made no DJANGO_SECRET_KEY"
+    assert bool(app_env.get("DJANGO_DB_PASSWORD")) == facts.local_db, \
+        f"DJANGO_DB_PASSWORD {'missing' if facts.local_db else 'set'} with database {facts.get('DATABASE')}"
     for key, name in (("secret_key_sha256", "DJANGO_SECRET_KEY"), ("db_password_sha256", "DJANGO_DB_PASSWORD")):
         if app_env.get(name):
             record[key] = sha256(app_env[name])

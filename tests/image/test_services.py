@@ -1,4 +1,5 @@
 """The services a Django server runs: enabled for every boot and running now."""
+import re
 import time
 
 import batch
@@ -136,6 +137,58 @@ def test_security_updates_configured(host):
     """apt reads the release's security suite (what unattended-upgrades' security origin comes from)."""
     suites = host.check_output("apt-get indextargets --no-release-info --format '$(RELEASE)'").split()
     assert any(s.endswith("-security") for s in suites), f"no security suite in apt's sources: {sorted(set(suites))}"
+
+
+# The security suite's index, fetched on the booted machine: the image ships without apt's lists (seal
+# empties them), so what unattended-upgrades would select, and what is pending, is only known after an
+# update. Only the configured sources whose suite is a security suite are fetched (~0.5 MB, a few seconds),
+# with their own options (e.g. [signed-by=...]) kept. In the gate too: seal empties the lists again.
+SECURITY_LIST = "/run/djbake-security.list"
+
+
+@pytest.fixture(scope="module")
+def security_index(host):
+    """(exit status, output) of `apt-get update` over the configured security sources only."""
+    with host.sudo():
+        r = host.run(
+            f"grep -hE '^deb\\s.*\\s[a-z]+-security(\\s|$)' /etc/apt/sources.list "
+            f"/etc/apt/sources.list.d/*.list 2>/dev/null > {SECURITY_LIST}; "
+            f"test -s {SECURITY_LIST} || {{ echo 'no security suite in apt sources'; exit 1; }}; "
+            f"apt-get update -q -o Dir::Etc::sourcelist={SECURITY_LIST} -o Dir::Etc::sourceparts=- "
+            "-o APT::Get::List-Cleanup=0")
+    return r.rc, r.stdout + r.stderr
+
+
+def test_unattended_upgrade_selects_the_security_origin(host, security_index):
+    """`unattended-upgrade --dry-run --debug` allows the security suite apt has an index of: its allowed
+    origins name a -security suite, apt's policy lists a -security release, and unattended-upgrade marks
+    none of that release's package files "not allowed" (what it does to every origin it would not use)."""
+    rc, out = security_index
+    assert rc == 0, f"apt-get update of the security suite failed: {out[-1500:]}"
+    with host.sudo():
+        policy = host.check_output("apt-cache policy")
+        dry = host.run("unattended-upgrade --dry-run --debug")
+    releases = [line for line in policy.splitlines() if line.strip().startswith("release ")]
+    security = [r for r in releases if re.search(r"\b[an]=[a-z]+-security\b", r)]
+    assert security, f"apt has no index of a security suite: {releases}"
+    text = dry.stdout + dry.stderr
+    assert dry.rc == 0, text[-2000:]
+    allowed = next((line for line in text.splitlines() if line.startswith("Allowed origins are:")), "")
+    assert "-security" in allowed or "Security" in allowed, f"no security origin allowed: {allowed or text[-1500:]}"
+    refused = [line for line in text.splitlines()
+               if line.startswith("Marking not allowed") and re.search(r"\b[an]=[a-z]+-security\b", line)]
+    assert not refused, "unattended-upgrade would not use the security suite:\n" + "\n".join(refused[:3])
+
+
+def test_no_pending_security_updates(host, security_index):
+    """Nothing installed has a newer version in the security suite (a stale image is refused, not shipped)."""
+    rc, out = security_index
+    assert rc == 0, f"apt-get update of the security suite failed: {out[-1500:]}"
+    with host.sudo():
+        sim = host.run("apt-get -s -o Debug::NoLocking=1 dist-upgrade")
+    assert sim.rc == 0, sim.stderr[-1500:]
+    pending = [line for line in sim.stdout.splitlines() if line.startswith("Inst ") and "-security" in line]
+    assert not pending, "security updates pending:\n" + "\n".join(pending[:10])
 
 
 def test_time_sync_enabled(host):
