@@ -114,6 +114,7 @@ def verify_image(image: str, workdir, note=print) -> dict[str, dict]:
         records.append(json.loads(record.read_text()) if record.exists() else {})
     if len(records) == 2:
         problems = gate.compare_boots(*records)
-        checks["boots_differ"] = {"ok": not problems, "detail": "; ".join(problems) or
-                                  "host keys, machine-id, SECRET_KEY and DB password differ"}
+        compared = "host keys, machine-id, SECRET_KEY" + (
+            " and DB password" if any("db_password_sha256" in r for r in records) else " (no database password)")
+        checks["boots_differ"] = {"ok": not problems, "detail": "; ".join(problems) or f"{compared} differ"}
     return checks
