@@ -37,6 +37,7 @@ put systemd/coredump-off.conf /etc/systemd/coredump.conf.d/90-djbake.conf 0644
 put login/issue /etc/issue 0644
 put login/issue /etc/issue.net 0644
 put login/umask.sh /etc/profile.d/djbake-umask.sh 0644
+put login/timeout.sh /etc/profile.d/djbake-timeout.sh 0644
 
 # Password quality for any password an admin sets (the image's accounts have
 # none): libpam-pwquality adds itself to common-password (pam-auth-update,

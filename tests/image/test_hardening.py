@@ -177,3 +177,16 @@ def test_dev_shm_nosuid_nodev_noexec(host):
     options = set(host.check_output("findmnt -n -o OPTIONS /dev/shm").split(","))
     missing = {"nosuid", "nodev", "noexec"} - options
     assert not missing, f"/dev/shm lacks {sorted(missing)}: {sorted(options)}"
+
+
+def test_idle_login_shells_time_out(host):
+    """An interactive login shell gets a read-only TMOUT of 900 s and a core limit of 0; a
+    non-interactive one (automation over SSH) gets no TMOUT."""
+    with host.sudo():
+        interactive = host.run("runuser -l nobody -s /bin/bash -c "
+                               + shlex.quote("bash -lic 'echo TMOUT=$TMOUT; readonly -p | grep -c TMOUT; "
+                                             "ulimit -c' 2>/dev/null"))
+        batch_shell = host.run("runuser -l nobody -s /bin/bash -c 'echo TMOUT=${TMOUT:-none}'")
+    lines = interactive.stdout.split()
+    assert lines[:3] == ["TMOUT=900", "1", "0"], interactive.stdout
+    assert batch_shell.stdout.strip() == "TMOUT=none", batch_shell.stdout
