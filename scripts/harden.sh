@@ -37,6 +37,7 @@ put systemd/coredump-off.conf /etc/systemd/coredump.conf.d/90-djbake.conf 0644
 put login/issue /etc/issue 0644
 put login/issue /etc/issue.net 0644
 put login/umask.sh /etc/profile.d/djbake-umask.sh 0644
+put login/timeout.sh /etc/profile.d/djbake-timeout.sh 0644
 
 # Password quality for any password an admin sets (the image's accounts have
 # none): libpam-pwquality adds itself to common-password (pam-auth-update,
@@ -65,6 +66,31 @@ for path in /etc/cron.d /etc/cron.hourly /etc/cron.daily /etc/cron.weekly /etc/c
     [ ! -d "$path" ] || chmod 0700 "$path"
 done
 [ ! -d /var/lib/postgresql ] || chmod 0750 /var/lib/postgresql
+
+# auditd with a small rule set (scripts/files/audit/djbake.rules: accounts,
+# sudoers, sshd, PAM, firewall, sysctl, kernel modules; nothing on hot paths).
+# Skipped in containers, which have no audit interface (drop-in condition).
+apt_install auditd
+put audit/djbake.rules /etc/audit/rules.d/djbake.rules 0640
+put systemd/auditd-vm-only.conf /etc/systemd/system/auditd.service.d/90-djbake-vm-only.conf 0644
+daemon_reload
+if ! in_container && systemd_running; then
+    # Debian's unit refuses a manual stop (RefuseManualStop), so no restart:
+    # start it if needed and load the rules into the kernel.
+    systemctl enable --now auditd.service >/dev/null 2>&1
+    augenrules --load >/dev/null
+fi
+
+# /dev/shm without set-uid, devices or executables (CIS Level 1; PostgreSQL's
+# dynamic shared memory and Python's semaphores only map it). VMs only: in a
+# container /dev/shm is the engine's and fstab is not applied.
+if ! in_container; then
+    sed -i '\#^tmpfs[[:space:]]\+/dev/shm[[:space:]]#d' /etc/fstab
+    echo 'tmpfs /dev/shm tmpfs defaults,nosuid,nodev,noexec 0 0' >>/etc/fstab
+    if systemd_running; then
+        mount -o remount,nosuid,nodev,noexec /dev/shm
+    fi
+fi
 
 # The journal: capped, so a busy site cannot fill the disk with it.
 put systemd/journald-cap.conf /etc/systemd/journald.conf.d/90-djbake.conf 0644

@@ -70,6 +70,9 @@ if systemd_running; then
     # the truncation below, at the build VM's shutdown (fail2ban's "Exiting",
     # unattended-upgrades-shutdown): stopped now, they log before it.
     systemctl stop fail2ban.service unattended-upgrades.service 2>/dev/null || true
+    # auditd refuses a manual stop (RefuseManualStop) and writes its DAEMON_END
+    # record when it exits: signalled now, so that record is truncated too.
+    systemctl kill --signal=TERM auditd.service 2>/dev/null || true
     journalctl --rotate >/dev/null 2>&1 || true
     journalctl --vacuum-time=1s >/dev/null 2>&1 || true
 fi

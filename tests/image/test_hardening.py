@@ -141,3 +141,51 @@ def test_restricted_permissions(host):
     assert "/etc/ssh/sshd_config" in modes, out
     loose = {p: oct(m) for p, m in modes.items() if m & ~MAX_MODES[p]}
     assert not loose, f"more open than {', '.join(f'{p} {oct(MAX_MODES[p])}' for p in loose)}: {loose}"
+
+
+# The audit rules' keys (scripts/files/audit/djbake.rules), each loaded into the kernel on a VM.
+AUDIT_KEYS = ("identity", "scope", "sshd", "pam", "firewall", "sysctl", "modules")
+
+
+def test_auditd_installed_vm_only(host):
+    """auditd and djbake's rule set are in every image; the unit is conditioned to VMs (a container
+    has no audit interface, and a failed unit there is what the condition avoids)."""
+    assert host.package("auditd").is_installed
+    with host.sudo():
+        rules = host.file("/etc/audit/rules.d/djbake.rules").content_string
+        unit = host.check_output("systemctl cat auditd.service")
+    assert all(f"-k {k}" in rules for k in AUDIT_KEYS), rules
+    assert "ConditionVirtualization=!container" in unit, f"auditd.service has no container condition:\n{unit}"
+
+
+@pytest.mark.kernel
+def test_auditd_rules_loaded(host):
+    """On a VM auditd runs and the kernel holds the rules (`auditctl -l`), audit enabled."""
+    assert host.service("auditd").is_running
+    with host.sudo():
+        status = host.check_output("auditctl -s")
+        loaded = host.check_output("auditctl -l")
+    assert "enabled 1" in status, status
+    missing = [k for k in AUDIT_KEYS if f"key={k}" not in loaded and f"-k {k}" not in loaded]
+    assert not missing, f"audit rules not loaded for keys {missing}:\n{loaded}"
+
+
+@pytest.mark.kernel
+def test_dev_shm_nosuid_nodev_noexec(host):
+    """/dev/shm mounted without set-uid, devices or executables (CIS Level 1; from /etc/fstab at boot)."""
+    options = set(host.check_output("findmnt -n -o OPTIONS /dev/shm").split(","))
+    missing = {"nosuid", "nodev", "noexec"} - options
+    assert not missing, f"/dev/shm lacks {sorted(missing)}: {sorted(options)}"
+
+
+def test_idle_login_shells_time_out(host):
+    """An interactive login shell gets a read-only TMOUT of 900 s and a core limit of 0; a
+    non-interactive one (automation over SSH) gets no TMOUT."""
+    with host.sudo():
+        interactive = host.run("runuser -l nobody -s /bin/bash -c "
+                               + shlex.quote("bash -lic 'echo TMOUT=$TMOUT; readonly -p | grep -c TMOUT; "
+                                             "ulimit -c' 2>/dev/null"))
+        batch_shell = host.run("runuser -l nobody -s /bin/bash -c 'echo TMOUT=${TMOUT:-none}'")
+    lines = interactive.stdout.split()
+    assert lines[:3] == ["TMOUT=900", "1", "0"], interactive.stdout
+    assert batch_shell.stdout.strip() == "TMOUT=none", batch_shell.stdout
