@@ -69,11 +69,13 @@ done
 
 # auditd with a small rule set (scripts/files/audit/djbake.rules: accounts,
 # sudoers, sshd, PAM, firewall, sysctl, kernel modules; nothing on hot paths).
-# Skipped in containers, which have no audit interface (drop-in condition).
-apt_install auditd
-put audit/djbake.rules /etc/audit/rules.d/djbake.rules 0640
+# Skipped in containers, which have no audit interface (drop-in condition):
+# the drop-in goes in before the package, whose postinst starts the unit; a
+# start that failed there would stay a failed unit in the container.
 put systemd/auditd-vm-only.conf /etc/systemd/system/auditd.service.d/90-djbake-vm-only.conf 0644
 daemon_reload
+apt_install auditd
+put audit/djbake.rules /etc/audit/rules.d/djbake.rules 0640
 if ! in_container && systemd_running; then
     # Debian's unit refuses a manual stop (RefuseManualStop), so no restart:
     # start it if needed and load the rules into the kernel.
