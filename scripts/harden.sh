@@ -72,7 +72,10 @@ done
 # Skipped in containers, which have no audit interface (drop-in condition):
 # the drop-in goes in before the package, whose postinst starts the unit; a
 # start that failed there would stay a failed unit in the container.
-put systemd/auditd-vm-only.conf /etc/systemd/system/auditd.service.d/90-djbake-vm-only.conf 0644
+# auditd 4 (Debian 13) loads the rules in a unit of its own, audit-rules.service.
+for unit in auditd audit-rules; do
+    put systemd/auditd-vm-only.conf "/etc/systemd/system/$unit.service.d/90-djbake-vm-only.conf" 0644
+done
 daemon_reload
 apt_install auditd
 put audit/djbake.rules /etc/audit/rules.d/djbake.rules 0640
