@@ -167,9 +167,12 @@ FAULTS: dict[str, Fault] = {
         before_boot=True),
     "apt_proxy_left": Fault(
         "the build's apt proxy setting left behind",
-        "echo 'Acquire::http::Proxy \"http://172.17.0.1:3142\";' > /etc/apt/apt.conf.d/01djbake-proxy"
-        " && apt-config dump Acquire::http::Proxy | grep -q 3142",
-        _f("test_hygiene::test_no_build_leftovers", "test_hygiene::test_booted_only_per_vm_secrets")),
+        # A build host's cache is gone on the user's VM: a proxy nothing answers on (refused at once).
+        "echo 'Acquire::http::Proxy \"http://127.0.0.1:9\";' > /etc/apt/apt.conf.d/01djbake-proxy"
+        " && apt-config dump Acquire::http::Proxy | grep -q 127.0.0.1:9",
+        _f("test_hygiene::test_no_build_leftovers", "test_hygiene::test_booted_only_per_vm_secrets",
+           "test_services::test_unattended_upgrade_selects_the_security_origin",
+           "test_services::test_no_pending_security_updates")),
     "host_keys_not_made": Fault(
         "the host-key unit runs but makes no keys (its condition and enablement intact)",
         "mkdir -p /etc/systemd/system/djbake-ssh-hostkeys.service.d"
@@ -203,6 +206,24 @@ FAULTS: dict[str, Fault] = {
         " && printf '[Service]\\nRestart=no\\n' > /etc/systemd/system/gunicorn.service.d/zz-planted-restart.conf"
         " && systemctl daemon-reload && test \"$(systemctl show -p Restart --value gunicorn.service)\" = no",
         _f("test_resilience::test_restart_policies", "test_resilience::test_services_come_back_after_kill_9")),
+    "static_not_cached": Fault(
+        "nginx's /static/ location without its cache headers (a deploy's rewrite lost them)",
+        "sed -i '/expires 30d;/d; /Cache-Control \"public\"/d' /etc/nginx/djbake/app-files.conf"
+        " && nginx -t 2>/dev/null && systemctl reload nginx.service && sleep 1"
+        " && ! curl -sI -H 'Host: localhost' http://127.0.0.1/static/djbake/welcome.css | grep -qi '^cache-control:'",
+        _f("test_http::test_static_file_served_by_nginx")),
+    "media_scripts_typed": Fault(
+        "uploaded scripts served with their own type instead of text/plain",
+        "sed -i '/types { }/d; /default_type text\\/plain;/d' /etc/nginx/djbake/app-files.conf"
+        " && ! grep -q 'default_type text/plain' /etc/nginx/djbake/app-files.conf"
+        " && nginx -t 2>/dev/null && systemctl reload nginx.service && sleep 1",
+        _f("test_http::test_media_served_as_files_never_executed")),
+    "allowed_hosts_unrouted": Fault(
+        "Django allowing a host name nginx does not route",
+        "djbake-env set DJANGO_ALLOWED_HOSTS \"$(djbake-env get DJANGO_ALLOWED_HOSTS),unrouted.example\""
+        " && djbake-env get DJANGO_ALLOWED_HOSTS | grep -q unrouted.example"
+        " && ! grep -q unrouted.example /etc/nginx/djbake/server_names.conf",
+        _f("test_firstboot::test_allowed_hosts_match_the_vm")),
     "nginx_version_shown": Fault(
         "nginx announcing its version (server_tokens on)",
         "sed -i 's/server_tokens off;/server_tokens on;/' /etc/nginx/nginx.conf /etc/nginx/sites-available/*.conf"
@@ -351,9 +372,6 @@ UNREACHED: dict[str, str] = {
     "test_http::test_django_answers_on_localhost": _CASCADE + "(the baseline the other HTTP checks build on)",
     "test_http::test_health_url": _CASCADE + "(the database half: a stopped PostgreSQL, same cascade)",
     "test_http::test_django_answers_on_the_vm_address": _CASCADE + "(the baseline the other HTTP checks build on)",
-    "test_http::test_static_file_served_by_nginx": "not planted yet",
-    "test_http::test_media_served_as_files_never_executed": "not planted yet",
-    "test_firstboot::test_allowed_hosts_match_the_vm": "not planted yet",
     "test_firstboot::test_swap_active":
         "in a container swapon shows the host's swap: a swap fault is meaningful under QEMU only",
     "test_firstboot::test_host_keys_and_machine_id_exist":
@@ -372,14 +390,15 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "group-a": ("extra_port", "root_login", "env_world_readable", "debug_on", "no_security_suite",
                 "backup_timer_off", "nginx_version_shown", "client_sets_proto", "secret_key_copied",
                 "nodoc_rule_gone", "apt_no_retries", "unit_file_gone", "socket_world_open",
-                "uv_missing"),
+                "uv_missing", "static_not_cached"),
     "group-b": ("firewall_accepts_tcp", "password_auth", "app_as_root", "failed_unit", "host_keys_not_made",
                 "pending_security_update", "time_sync_off", "firewall_not_at_boot", "django_user_shell",
                 "copyright_removed", "backup_broken", "secret_key_insecure",
-                "certificate_left"),
+                "certificate_left", "media_scripts_typed"),
     "group-c": ("fail2ban_stopped", "apt_proxy_left", "db_trusts_any_password", "code_writable",
                 "no_restart_policy", "logrotate_gone", "catch_all_answers", "unattended_upgrades_off",
-                "package_missing", "env_key_missing", "sshd_drop_in_first", "firstboot_stamp_gone"),
+                "package_missing", "env_key_missing", "sshd_drop_in_first", "firstboot_stamp_gone",
+                "allowed_hosts_unrouted"),
     "group-d": ("ssh_keys_left", "root_password", "build_user_present", "build_log_left", "random_seed_baked"),
 }
 

@@ -159,18 +159,24 @@ def security_index(host):
     return r.rc, r.stdout + r.stderr
 
 
+def assert_security_indexed(host) -> None:
+    """apt holds an index of a -security suite (apt-get update exits 0 even when every fetch failed)."""
+    with host.sudo():
+        policy = host.check_output("apt-cache policy")
+    releases = [line for line in policy.splitlines() if line.strip().startswith("release ")]
+    security = [r for r in releases if re.search(r"\b[an]=[a-z]+-security\b", r)]
+    assert security, f"apt has no index of a security suite: {releases}"
+
+
 def test_unattended_upgrade_selects_the_security_origin(host, security_index):
     """`unattended-upgrade --dry-run --debug` allows the security suite apt has an index of: its allowed
     origins name a -security suite, apt's policy lists a -security release, and unattended-upgrade marks
     none of that release's package files "not allowed" (what it does to every origin it would not use)."""
     rc, out = security_index
     assert rc == 0, f"apt-get update of the security suite failed: {out[-1500:]}"
+    assert_security_indexed(host)
     with host.sudo():
-        policy = host.check_output("apt-cache policy")
         dry = host.run("unattended-upgrade --dry-run --debug")
-    releases = [line for line in policy.splitlines() if line.strip().startswith("release ")]
-    security = [r for r in releases if re.search(r"\b[an]=[a-z]+-security\b", r)]
-    assert security, f"apt has no index of a security suite: {releases}"
     text = dry.stdout + dry.stderr
     assert dry.rc == 0, text[-2000:]
     allowed = next((line for line in text.splitlines() if line.startswith("Allowed origins are:")), "")
@@ -184,6 +190,7 @@ def test_no_pending_security_updates(host, security_index):
     """Nothing installed has a newer version in the security suite (a stale image is refused, not shipped)."""
     rc, out = security_index
     assert rc == 0, f"apt-get update of the security suite failed: {out[-1500:]}"
+    assert_security_indexed(host)   # without an index nothing would be pending
     with host.sudo():
         sim = host.run("apt-get -s -o Debug::NoLocking=1 dist-upgrade")
     assert sim.rc == 0, sim.stderr[-1500:]
