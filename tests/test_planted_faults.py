@@ -275,6 +275,13 @@ FAULTS: dict[str, Fault] = {
         frozenset(),
         sealed=_f("test_hygiene::test_sealed_logs_and_apt_lists_empty"),
         before_boot=True),
+    "secret_key_baked": Fault(
+        "a SECRET_KEY baked into the image's app.env (first boot keeps it: every VM would share it)",
+        "djbake-env set DJANGO_SECRET_KEY baked-into-the-image-0123456789abcdefghijklmnopqrstuvwxyz"
+        " && djbake-env get DJANGO_SECRET_KEY | grep -q baked-into-the-image",
+        frozenset(),   # one boot cannot tell a kept key from a made one: compare_boots' two boots do
+        sealed=_f("test_hygiene::test_sealed_env_file_has_no_secrets"),
+        before_boot=True),
     "random_seed_baked": Fault(
         "systemd's random seed baked into the image (every VM starts from the same seed)",
         "head -c 512 /dev/urandom > /var/lib/systemd/random-seed && test -s /var/lib/systemd/random-seed",
@@ -362,8 +369,6 @@ UNREACHED: dict[str, str] = {
     "test_files::test_welcome_or_deployed_project_present": _CASCADE + "(an empty release serves nothing)",
     "test_files::test_build_env_recorded":
         "a missing or partial /etc/djbake/build.env fails the facts fixture, hence most of the suite, not one check",
-    "test_hygiene::test_sealed_env_file_has_no_secrets":
-        "not planted yet: what first boot does with a secret already in app.env decides which fresh-boot checks fail",
     "test_hygiene::test_cloud_init_present_on_vm_images": _QEMU + "QEMU only",
     "test_firstboot::test_cloud_init_done": _QEMU + "QEMU only",
     "test_http::test_nginx_config_valid":
@@ -399,7 +404,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
                 "no_restart_policy", "logrotate_gone", "catch_all_answers", "unattended_upgrades_off",
                 "package_missing", "env_key_missing", "sshd_drop_in_first", "firstboot_stamp_gone",
                 "allowed_hosts_unrouted"),
-    "group-d": ("ssh_keys_left", "root_password", "build_user_present", "build_log_left", "random_seed_baked"),
+    "group-d": ("ssh_keys_left", "root_password", "build_user_present", "build_log_left", "random_seed_baked",
+                "secret_key_baked"),
 }
 
 
