@@ -25,6 +25,8 @@ import time
 
 import pytest
 
+from builder.qemu import vm
+
 MARKERS = {
     "gate": "runs in the in-build gate, before sealing",
     "fresh_boot": "needs a VM/container freshly booted from the sealed image",
@@ -137,9 +139,9 @@ def app_env(host) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def forwards() -> dict[int, int]:
     """guest port -> runner's port, for a VM reached through forwarded ports (QEMU user networking):
-    the QEMU verifier and the end-to-end test name them in DJBAKE_QEMU_FORWARDS (builder/qemu/vm.py
+    the QEMU verifier and the end-to-end test name them in vm.FORWARDS_ENV (builder/qemu/vm.py
     `VM.forwards`); empty for every other host."""
-    text = os.environ.get("DJBAKE_QEMU_FORWARDS", "")
+    text = os.environ.get(vm.FORWARDS_ENV, "")
     return {int(k): int(v) for k, v in json.loads(text).items()} if text else {}
 
 

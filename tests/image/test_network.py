@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from builder.qemu import vm
+
 pytestmark = [pytest.mark.gate, pytest.mark.fresh_boot]
 
 PUBLIC_PORTS = {22, 80, 443}
@@ -83,7 +85,7 @@ def test_firewall_loaded_at_boot(host):
 
 # A listener on a port nothing uses, started in the guest by the check below: TCP connections and UDP
 # datagrams it receives are written to PROBE_LOG with their source address.
-PROBE_PORT = 47113
+PROBE_PORT = vm.PROBE_GUEST_PORT   # the port every djbake VM forwards to it
 PROBE_LOG = "/run/djbake-firewall-probe.log"
 PROBE = f"""
 import select, socket
@@ -157,15 +159,15 @@ def test_firewall_refuses_a_spare_port_from_outside(host, facts, forwards, reque
     its NIC, so nftables' input chain applies as to any outside address."""
     addr = outside_address(host)
     if addr is None and PROBE_PORT not in forwards:
-        if on_a_vm(host) and "fresh_boot" not in request.config.option.markexpr:
+        if not on_a_vm(host):
+            pytest.skip("the runner reaches this container only through a forwarded port: "
+                        "no other port of it can be reached from here")
+        if "fresh_boot" not in request.config.option.markexpr:
             # QEMU's in-build gate: Packer forwards SSH only to its build VM (the verifier's VMs forward
             # the probe port, and there this check must run).
             pytest.skip("the in-build gate's VM is Packer's: it forwards only SSH; the fresh boots probe the firewall")
-        if on_a_vm(host):
-            pytest.fail("a VM reached through forwarded ports whose mapping the runner was not given "
-                        "(DJBAKE_QEMU_FORWARDS, builder/qemu/vm.py): the firewall cannot be probed")
-        pytest.skip("the runner reaches this container only through a forwarded port: "
-                    "no other port of it can be reached from here")
+        pytest.fail("a VM reached through forwarded ports whose mapping the runner was not given "
+                    f"({vm.FORWARDS_ENV}, builder/qemu/vm.py): the firewall cannot be probed")
     unit = "djbake-firewall-probe"
     with host.sudo():
         host.run(f"systemctl stop {unit}; rm -f {PROBE_LOG}")
