@@ -13,6 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent   # the repository (images/, scripts/, tests/image/)
 DATA = Path(__file__).resolve().parent / "data"  # files shipped with the package
 BUILD_DIR = ROOT / "build"                       # rendered templates, logs, artifacts per image/provider
+SECURITY_DOC = ROOT / "docs" / "security.md"    # its Exceptions table: what the bench's scans may still find
 NODOC_DPKG = ROOT / "scripts" / "files" / "dpkg" / "01-djbake-nodoc"  # dpkg path-excludes: bases and base.sh
 
 

@@ -24,6 +24,7 @@ from builder.bake import gate, layers, render, timings, wheelhouse
 from builder.bake.packer_log import Timing
 from builder.bench import (
     chart as bench_chart,
+    exceptions as bench_exceptions,
     openscap as bench_openscap,
     probe as bench_probe,
     report as bench,
@@ -145,10 +146,31 @@ def test_listening_parser_on_this_hosts_sockets():
 
 
 def test_lynis_report_parser():
-    text = "# Lynis Report\nlynis_version=3.0.8\ntests_executed=AUTH-9262|BOOT-5122|SSH-7408|\nhardening_index=62\n"
-    assert bench_probe.parse_lynis_report(text) == {"hardening_index": 62, "version": "3.0.8", "tests": 3}
+    text = ("# Lynis Report\nlynis_version=3.0.8\ntests_executed=AUTH-9262|BOOT-5122|SSH-7408|\nhardening_index=62\n"
+            # Real lines of a Lynis 3.0.8 report (a debian-13 VM baked by djbake).
+            "suggestion[]=SSH-7408|Consider hardening SSH configuration|AllowTcpForwarding (set YES to NO)|-|\n"
+            "suggestion[]=BOOT-5264|Consider hardening system services|-|-|\n"
+            "warning[]=PKGS-7392|Found one or more vulnerable packages.|-|-|\n")
+    assert bench_probe.parse_lynis_report(text) == {
+        "hardening_index": 62, "version": "3.0.8", "tests": 3,
+        "warnings": [["PKGS-7392", "Found one or more vulnerable packages."]],
+        "suggestions": [["SSH-7408", "Consider hardening SSH configuration (AllowTcpForwarding (set YES to NO))"],
+                        ["BOOT-5264", "Consider hardening system services"]]}
     with pytest.raises(BuildFailed, match="hardening_index"):
         bench_probe.parse_lynis_report("lynis_version=3.0.8\n")
+
+
+def test_exceptions_are_read_from_the_security_docs_exceptions_section_only(tmp_path):
+    doc = tmp_path / "security.md"
+    doc.write_text("## Host hardening\n| `sudo_add_ignore_dot` fixed | AUTH-9262 |\n### Exceptions\n"
+                   "| Lynis DEB-0810/0811, SSH-7408 | OpenSCAP `sudo_add_{noexec,umask}`; LYNIS (its age) | "
+                   "`test_x` proves it |\n## Known limits\nKRNL-6000 `sudoers_no_root_target`\n")
+    assert bench_exceptions.documented(doc) == {
+        "lynis": {"DEB-0810", "DEB-0811", "SSH-7408", "LYNIS"}, "openscap": {"sudo_add_noexec", "sudo_add_umask"}}
+    # The real table names the exceptions the report needs (one of each form).
+    real = bench_exceptions.documented()
+    assert {"SSH-7408", "ACCT-9626", "DEB-0811"} <= real["lynis"]
+    assert {"sudo_add_requiretty", "accounts_passwords_pam_faillock_deny"} <= real["openscap"]
 
 
 def test_lynis_is_copied_from_this_host():
@@ -189,7 +211,9 @@ def a_document(tmp_path) -> dict:
         bench.suite_per_check(23.0, 57, 0.16, "docker exec", [("test_nginx::test_config", 1.2)]),
         bench.render_validate(0.3, {"aws": 1.3, "docker": 1.4}, time.monotonic() - started + 0.5),
     ]
-    security = {"lynis": {"baked": 62, "base": 55, "version": "3.0.8"},
+    security = {"lynis": {"baked": 62, "base": 55, "version": "3.0.8", "findings": {
+                    "warnings": [], "suggestions": [["SSH-7408", "Consider hardening SSH configuration (MaxSessions)"],
+                                                    ["PKGS-7392", "Found one or more vulnerable packages."]]}},
                 "openscap": {"baked": bench_openscap.parse(OSCAP_OUTPUT) | {
                     "profile": "anssi_bp28_intermediary", "content": "ssg-debian ssg-debian12-ds.xml",
                     "widened_to": "13"}, "base": {"error": "no ComplianceAsCode content for ubuntu-26.04"}},
@@ -271,7 +295,10 @@ def test_report_shows_every_ratio_the_substitutions_lynis_and_ports(tmp_path):
     assert ("OpenSCAP `anssi_bp28_intermediary` (ssg-debian ssg-debian12-ds.xml, its platform check widened to "
             "Debian 13), baked image: **1 pass**, 1 fail, 1 notapplicable, 1 notchecked; 50.0% of applicable "
             "rules pass; score 82.5.") in text
-    assert "Failing on the baked image: directory_permissions_etc_sudoersd." in text
+    # Each finding is marked against docs/security.md's Exceptions table (SSH-7408 is in it).
+    assert "Failing on the baked image: **directory_permissions_etc_sudoersd** (not in docs/security.md)." in text
+    assert ("Lynis suggestions on the baked image (2; not in docs/security.md's exceptions: PKGS-7392):"
+            in text and "  - SSH-7408: Consider hardening SSH configuration (MaxSessions)" in text)
     assert "OpenSCAP (bare base): not measured: no ComplianceAsCode content for ubuntu-26.04" in text
     assert "not listening: [443]; nothing else listens publicly" in text
     assert "test_nginx::test_config" in text

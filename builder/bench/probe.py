@@ -95,16 +95,23 @@ def ports_verdict(sockets: list[tuple[str, str, int]], want: tuple[int, ...] = R
 
 
 def parse_lynis_report(text: str) -> dict:
-    """hardening_index and lynis_version from a Lynis report file (key=value lines)."""
-    found = {}
+    """hardening_index, lynis_version, the number of tests, and every warning and suggestion
+    (`warning[]=ID|text|detail|...`) as [ID, "text (detail)"], from a Lynis report file."""
+    found: dict[str, str] = {}
+    findings: dict[str, list[list[str]]] = {"warnings": [], "suggestions": []}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep and key in ("hardening_index", "lynis_version", "tests_executed"):
             found[key] = value.strip()
+        elif sep and key in ("warning[]", "suggestion[]"):
+            test, what, detail, *_ = value.strip().split("|") + ["", "", ""]
+            if detail and detail != "-":
+                what = f"{what} ({detail})"
+            findings["warnings" if key == "warning[]" else "suggestions"].append([test, what])
     if "hardening_index" not in found:
         raise BuildFailed("the Lynis report has no hardening_index (did the audit run?)")
     return {"hardening_index": int(found["hardening_index"]), "version": found.get("lynis_version", "?"),
-            "tests": len([t for t in found.get("tests_executed", "").split("|") if t])}
+            "tests": len([t for t in found.get("tests_executed", "").split("|") if t]), **findings}
 
 
 # -- probes -------------------------------------------------------------------

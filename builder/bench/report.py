@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from builder import tables
+from builder.bench import exceptions
 
 MIB = 1024 * 1024
 
@@ -251,11 +252,13 @@ def _security_lines(sec: dict) -> list[str]:
     if not sec:
         return []
     lines = ["", "## Hardening and listening ports", ""]
+    known = exceptions.documented()
     lyn = sec.get("lynis") or {}
     if lyn:
         lines.append(f"- Lynis {lyn.get('version', '?')} hardening index: baked image **{lyn.get('baked')}**, "
                      f"bare base {lyn.get('base')} (difference {_signed(lyn.get('baked'), lyn.get('base'))}).")
-    lines += _openscap_lines(sec.get("openscap") or {})
+        lines += _lynis_findings_lines(lyn.get("findings") or {}, known["lynis"])
+    lines += _openscap_lines(sec.get("openscap") or {}, known["openscap"])
     ports = sec.get("ports") or {}
     if ports:
         if ports.get("ok"):
@@ -299,7 +302,27 @@ def _signed(a, b) -> str:
     return f"{a - b:+d}"
 
 
-def _openscap_lines(scap: dict) -> list[str]:
+def _documented(names, known: set[str]) -> str:
+    """Each name, the ones docs/security.md's Exceptions table does not name in bold."""
+    return ", ".join(n if n in known else f"**{n}** (not in docs/security.md)" for n in names)
+
+
+def _lynis_findings_lines(findings: dict, known: set[str]) -> list[str]:
+    """The baked image's Lynis warnings and suggestions, each marked documented or not."""
+    lines = []
+    for kind in ("warnings", "suggestions"):
+        items = findings.get(kind) or []
+        if not items:
+            continue
+        missing = sorted({test for test, _ in items} - known)
+        lines.append(f"  Lynis {kind} on the baked image ({len(items)}; "
+                     + (f"not in docs/security.md's exceptions: {', '.join(missing)}" if missing
+                        else "every one in docs/security.md's exceptions") + "):")
+        lines += [f"  - {test}: {what}" for test, what in items]
+    return lines
+
+
+def _openscap_lines(scap: dict, known: set[str] = frozenset()) -> list[str]:
     """Pass/fail/notapplicable and score per target (builder/bench/openscap.py)."""
     lines = []
     for target in ("baked", "base"):
@@ -316,5 +339,5 @@ def _openscap_lines(scap: dict) -> list[str]:
                      f"{r.get('notchecked')} notchecked; {r.get('passing_percent')}% of applicable rules pass; "
                      f"score {r.get('score')}.")
         if target == "baked" and r.get("failed"):
-            lines.append(f"  Failing on the baked image: {', '.join(r['failed'])}.")
+            lines.append(f"  Failing on the baked image: {_documented(r['failed'], known)}.")
     return lines

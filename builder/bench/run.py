@@ -203,7 +203,8 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
         "lynis": {"baked": lynis_baked["hardening_index"], "base": lynis_base["hardening_index"],
                   "version": lynis_baked["version"],
                   "tests": {"baked": lynis_baked["tests"], "base": lynis_base["tests"]},
-                  "seconds": {"baked": lynis_baked["seconds"], "base": lynis_base["seconds"]}},
+                  "seconds": {"baked": lynis_baked["seconds"], "base": lynis_base["seconds"]},
+                  "findings": {"warnings": lynis_baked["warnings"], "suggestions": lynis_baked["suggestions"]}},
         "openscap": {"baked": scap_baked, "base": scap_base},
         "ports": ports,
     }
