@@ -3,7 +3,9 @@ scripts/seal.sh), and the parsers they read the image's configuration with. Plai
 tests/test_hardening_checks.py shows on the runner that each check fails on a broken configuration."""
 from __future__ import annotations
 
-# CIS Level 1 / Lynis KRNL-6000 values (scripts/files/sysctl/90-djbake-hardening.conf).
+import re
+
+# CIS Level 1 / Lynis KRNL-6000 values (scripts/files/sysctl/99-zz-djbake-hardening.conf).
 SYSCTL = {
     "net.ipv4.conf.all.accept_redirects": "0",
     "net.ipv4.conf.default.accept_redirects": "0",
@@ -40,6 +42,20 @@ STRONG_MACS = {"hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
 STRONG_KEX = {"mlkem768x25519-sha256", "sntrup761x25519-sha512@openssh.com", "sntrup761x25519-sha512",
               "curve25519-sha256", "curve25519-sha256@libssh.org", "diffie-hellman-group16-sha512",
               "diffie-hellman-group18-sha512", "diffie-hellman-group-exchange-sha256"}
+
+# `systemd-analyze security gunicorn.service`: 0 is the tightest sandbox, 10 none ("OK" ends at
+# 4.9). The unit file rates 1.6 (8.5 before its sandbox) on systemd 252 (Debian 12, this host)
+# and 257 (Debian 13), and on Ubuntu 26.04's; the margin is for another version's weights.
+APP_UNIT = "gunicorn.service"
+APP_EXPOSURE_CEILING = 2.0
+
+
+def exposure(analyze_security: str, unit: str = APP_UNIT) -> float:
+    """The overall exposure from `systemd-analyze security UNIT` output."""
+    m = re.search(rf"Overall exposure level for {re.escape(unit)}: ([0-9.]+)", analyze_security)
+    if not m:
+        raise ValueError(f"no overall exposure for {unit} in: {analyze_security[-300:]}")
+    return float(m.group(1))
 
 
 def effective_settings(cat_config: str) -> dict[str, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from builder import hardening
 from builder.paths import ROOT
 
@@ -79,3 +81,15 @@ def test_the_sysctl_file_sorts_after_the_distributions_own():
               "50-pid-max.conf", "55-kernel-hardening.conf", "55-network-security.conf", "99-protect-links.conf",
               "99-sysctl.conf"]
     assert sorted([*vendor, ours])[-1] == ours
+
+
+def test_exposure_parser_reads_systemd_analyze_and_refuses_other_output():
+    # The last lines of `systemd-analyze security gunicorn.service` (systemd 257, Debian 13).
+    out = ("✗ UMask=                    Files created by service are world-readable by default    0.1\n\n"
+           "→ Overall exposure level for gunicorn.service: 1.6 OK :-)\n")
+    assert hardening.exposure(out) == 1.6
+    assert hardening.exposure(out.replace("1.6 OK :-)", "8.5 EXPOSED 🙁")) > hardening.APP_EXPOSURE_CEILING
+    with pytest.raises(ValueError, match="no overall exposure for gunicorn.service"):
+        hardening.exposure("Unit gunicorn.service not found.\n")
+    with pytest.raises(ValueError):
+        hardening.exposure(out, "nginx.service")

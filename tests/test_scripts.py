@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from builder import hardening
 from builder.bake import stack
 from builder.paths import ROOT
 
@@ -98,3 +99,13 @@ def test_gunicorn_units():
     assert "ListenStream=/run/gunicorn.sock" in socket
     for line in ("Type=notify", "KillMode=mixed", "PrivateTmp=true", "User=django"):
         assert line in service
+
+
+def test_gunicorn_unit_sandbox_rates_below_the_ceiling_offline():
+    """The unit file as this host's systemd rates it (the image suite rates the booted unit)."""
+    analyze = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager",
+                              str(SCRIPTS / "files" / "systemd" / hardening.APP_UNIT)],
+                             capture_output=True, text=True, check=False)
+    if "--offline" in analyze.stderr:
+        pytest.skip(f"this host's systemd-analyze has no --offline: {analyze.stderr.strip()}")
+    assert hardening.exposure(analyze.stdout) <= hardening.APP_EXPOSURE_CEILING, analyze.stdout[-1500:]

@@ -147,6 +147,23 @@ def test_restricted_permissions(host):
 AUDIT_KEYS = ("identity", "scope", "sshd", "pam", "firewall", "sysctl", "modules")
 
 
+def test_app_service_is_sandboxed(host):
+    """gunicorn's sandbox as systemd rates it, every drop-in applied, and as the running process
+    has it: no capability in its bounding set, no way to gain privileges, a seccomp filter."""
+    with host.sudo():
+        out = host.run(f"systemd-analyze security --no-pager {hardening.APP_UNIT}")
+        rated = hardening.exposure(out.stdout + out.stderr)
+        pid = host.check_output(f"systemctl show -p MainPID --value {hardening.APP_UNIT}")
+        status = host.check_output(f"cat /proc/{pid}/status") if pid not in ("", "0") else ""
+    assert rated <= hardening.APP_EXPOSURE_CEILING, \
+        f"{hardening.APP_UNIT} exposure {rated} > {hardening.APP_EXPOSURE_CEILING}: {out.stdout[-800:]}"
+    assert status, f"{hardening.APP_UNIT} is not running (MainPID {pid!r})"
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    got = {k: fields.get(k, "?").strip() for k in ("CapBnd", "NoNewPrivs", "Seccomp")}
+    assert got == {"CapBnd": "0000000000000000", "NoNewPrivs": "1", "Seccomp": "2"}, \
+        f"gunicorn's main process runs with {got} (want no capabilities, no new privileges, a filter)"
+
+
 def test_auditd_installed_vm_only(host):
     """auditd and djbake's rule set are in every image; the unit is conditioned to VMs (a container
     has no audit interface, and a failed unit there is what the condition avoids)."""
