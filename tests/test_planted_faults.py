@@ -130,12 +130,16 @@ FAULTS: dict[str, Fault] = {
         " && systemctl restart gunicorn.service",
         _f("test_http::test_debug_off")),
     "app_as_root": Fault(
-        "the app (gunicorn) running as root",
+        "the app (gunicorn) running as root, with root's capabilities",
+        # User=root alone no longer starts: the sandbox's empty capability set leaves root unable to
+        # write where the django user may (gunicorn's control socket in its home).
         "mkdir -p /etc/systemd/system/gunicorn.service.d"
-        " && printf '[Service]\\nUser=root\\nGroup=root\\n' > /etc/systemd/system/gunicorn.service.d/zz-planted.conf"
+        " && printf '[Service]\\nUser=root\\nGroup=root\\nCapabilityBoundingSet=~\\n'"
+        " > /etc/systemd/system/gunicorn.service.d/zz-planted.conf"
         " && systemctl daemon-reload && systemctl restart gunicorn.service"
         " && test \"$(ps -o user= -C gunicorn | sort -u)\" = root",
-        _f("test_services::test_gunicorn_service_unit", "test_services::test_gunicorn_workers_run_as_django")),
+        _f("test_services::test_gunicorn_service_unit", "test_services::test_gunicorn_workers_run_as_django",
+           "test_hardening::test_app_service_is_sandboxed")),
     "fail2ban_stopped": Fault(
         "fail2ban stopped",
         "systemctl stop fail2ban.service && ! systemctl is-active -q fail2ban.service",
@@ -319,6 +323,15 @@ FAULTS: dict[str, Fault] = {
         "rm /etc/systemd/system/djbake-remove-build-user.service && systemctl daemon-reload"
         " && ! test -e /etc/systemd/system/djbake-remove-build-user.service",
         _f("test_files::test_units_installed")),
+    "app_unsandboxed": Fault(
+        "gunicorn's sandbox undone by a drop-in (capabilities back, no system-call filter, kernel unprotected)",
+        "mkdir -p /etc/systemd/system/gunicorn.service.d"
+        " && printf '[Service]\\nCapabilityBoundingSet=~\\nSystemCallFilter=\\nNoNewPrivileges=no\\n"
+        "RestrictNamespaces=no\\nProtectKernelTunables=no\\nProtectKernelModules=no\\nPrivateDevices=no\\n"
+        "RestrictSUIDSGID=no\\nLockPersonality=no\\n' > /etc/systemd/system/gunicorn.service.d/zz-unsandboxed.conf"
+        " && systemctl daemon-reload && systemctl restart gunicorn.service"
+        " && ! grep -qx 'CapBnd:\\s*0*' /proc/$(systemctl show -p MainPID --value gunicorn.service)/status",
+        _f("test_hardening::test_app_service_is_sandboxed")),
     "socket_world_open": Fault(
         "gunicorn's socket open to every local user (SocketMode=0666)",
         "mkdir -p /etc/systemd/system/gunicorn.socket.d"
@@ -396,7 +409,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "group-a": ("extra_port", "root_login", "env_world_readable", "debug_on", "no_security_suite",
                 "backup_timer_off", "nginx_version_shown", "client_sets_proto", "secret_key_copied",
                 "nodoc_rule_gone", "apt_no_retries", "unit_file_gone", "socket_world_open",
-                "uv_missing", "static_not_cached"),
+                "uv_missing", "static_not_cached", "app_unsandboxed"),
     "group-b": ("firewall_accepts_tcp", "password_auth", "app_as_root", "failed_unit", "host_keys_not_made",
                 "pending_security_update", "time_sync_off", "firewall_not_at_boot", "django_user_shell",
                 "copyright_removed", "backup_broken", "secret_key_insecure",
