@@ -144,7 +144,11 @@ def lynis_tar(paths: tuple[str, ...] = LYNIS_PATHS) -> bytes:
     return buf.getvalue()
 
 
-def lynis(session: Session, timeout: float = 1800) -> dict:
+# One Lynis run took 1729 s in a TCG VM with another QEMU beside it (2026-11-30); an hour leaves room.
+LYNIS_TIMEOUT = 3600
+
+
+def lynis(session: Session, timeout: float = LYNIS_TIMEOUT) -> dict:
     session.put_tar(lynis_tar())
     started = time.monotonic()
     code, out = session.run(LYNIS_COMMAND, timeout=timeout)
