@@ -90,6 +90,15 @@ def _f(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def _drop_in(unit: str, name: str, *settings: str) -> str:
+    """Shell writing a systemd drop-in NAME.conf for UNIT (its [Service] or [Socket] section) and
+    reloading systemd; the fault's own restart and proof follow it."""
+    section = "Socket" if unit.endswith(".socket") else "Service"
+    body = "".join(f"{line}\\n" for line in (f"[{section}]", *settings))
+    return (f"mkdir -p /etc/systemd/system/{unit}.d && printf '{body}' > /etc/systemd/system/{unit}.d/{name}.conf"
+            " && systemctl daemon-reload")
+
+
 FAULTS: dict[str, Fault] = {
     "extra_port": Fault(
         "a service listening on a spare public port (8089)",
@@ -133,10 +142,8 @@ FAULTS: dict[str, Fault] = {
         "the app (gunicorn) running as root, with root's capabilities",
         # User=root alone no longer starts: the sandbox's empty capability set leaves root unable to
         # write where the django user may (gunicorn's control socket in its home).
-        "mkdir -p /etc/systemd/system/gunicorn.service.d"
-        " && printf '[Service]\\nUser=root\\nGroup=root\\nCapabilityBoundingSet=~\\n'"
-        " > /etc/systemd/system/gunicorn.service.d/zz-planted.conf"
-        " && systemctl daemon-reload && systemctl restart gunicorn.service"
+        _drop_in("gunicorn.service", "zz-planted", "User=root", "Group=root", "CapabilityBoundingSet=~")
+        + " && systemctl restart gunicorn.service"
         " && test \"$(ps -o user= -C gunicorn | sort -u)\" = root",
         _f("test_services::test_gunicorn_service_unit", "test_services::test_gunicorn_workers_run_as_django",
            "test_hardening::test_app_service_is_sandboxed")),
@@ -180,10 +187,8 @@ FAULTS: dict[str, Fault] = {
            "test_services::test_no_pending_security_updates")),
     "host_keys_not_made": Fault(
         "the host-key unit runs but makes no keys (its condition and enablement intact)",
-        "mkdir -p /etc/systemd/system/djbake-ssh-hostkeys.service.d"
-        " && printf '[Service]\\nExecStart=\\nExecStart=/bin/true\\n'"
-        " > /etc/systemd/system/djbake-ssh-hostkeys.service.d/zz-planted.conf && systemctl daemon-reload"
-        " && systemctl is-enabled -q djbake-ssh-hostkeys.service",
+        _drop_in("djbake-ssh-hostkeys.service", "zz-planted", "ExecStart=", "ExecStart=/bin/true")
+        + " && systemctl is-enabled -q djbake-ssh-hostkeys.service",
         _f("test_security::test_host_keys_regenerated_when_missing")),
     "db_trusts_any_password": Fault(
         "PostgreSQL accepting any password over TCP (pg_hba trust)",
@@ -207,9 +212,8 @@ FAULTS: dict[str, Fault] = {
     # still reach the site (a dead nginx would fail every later HTTP check too).
     "no_restart_policy": Fault(
         "gunicorn not restarted after a crash (Restart=no)",
-        "mkdir -p /etc/systemd/system/gunicorn.service.d"
-        " && printf '[Service]\\nRestart=no\\n' > /etc/systemd/system/gunicorn.service.d/zz-planted-restart.conf"
-        " && systemctl daemon-reload && test \"$(systemctl show -p Restart --value gunicorn.service)\" = no",
+        _drop_in("gunicorn.service", "zz-planted-restart", "Restart=no")
+        + " && test \"$(systemctl show -p Restart --value gunicorn.service)\" = no",
         _f("test_resilience::test_restart_policies", "test_resilience::test_services_come_back_after_kill_9")),
     "static_not_cached": Fault(
         "nginx's /static/ location without its cache headers (a deploy's rewrite lost them)",
@@ -325,18 +329,16 @@ FAULTS: dict[str, Fault] = {
         _f("test_files::test_units_installed")),
     "app_unsandboxed": Fault(
         "gunicorn's sandbox undone by a drop-in (capabilities back, no system-call filter, kernel unprotected)",
-        "mkdir -p /etc/systemd/system/gunicorn.service.d"
-        " && printf '[Service]\\nCapabilityBoundingSet=~\\nSystemCallFilter=\\nNoNewPrivileges=no\\n"
-        "RestrictNamespaces=no\\nProtectKernelTunables=no\\nProtectKernelModules=no\\nPrivateDevices=no\\n"
-        "RestrictSUIDSGID=no\\nLockPersonality=no\\n' > /etc/systemd/system/gunicorn.service.d/zz-unsandboxed.conf"
-        " && systemctl daemon-reload && systemctl restart gunicorn.service"
+        _drop_in("gunicorn.service", "zz-unsandboxed", "CapabilityBoundingSet=~", "SystemCallFilter=",
+                 "NoNewPrivileges=no", "RestrictNamespaces=no", "ProtectKernelTunables=no", "ProtectKernelModules=no",
+                 "PrivateDevices=no", "RestrictSUIDSGID=no", "LockPersonality=no")
+        + " && systemctl restart gunicorn.service"
         " && ! grep -qx 'CapBnd:\\s*0*' /proc/$(systemctl show -p MainPID --value gunicorn.service)/status",
         _f("test_hardening::test_app_service_is_sandboxed")),
     "socket_world_open": Fault(
         "gunicorn's socket open to every local user (SocketMode=0666)",
-        "mkdir -p /etc/systemd/system/gunicorn.socket.d"
-        " && printf '[Socket]\\nSocketMode=0666\\n' > /etc/systemd/system/gunicorn.socket.d/zz-planted.conf"
-        " && systemctl daemon-reload && test \"$(systemctl show -p SocketMode --value gunicorn.socket)\" = 0666",
+        _drop_in("gunicorn.socket", "zz-planted", "SocketMode=0666")
+        + " && test \"$(systemctl show -p SocketMode --value gunicorn.socket)\" = 0666",
         _f("test_services::test_gunicorn_socket_unit")),
     "sshd_drop_in_first": Fault(
         "an sshd drop-in read before djbake's (sshd takes the first value it reads)",
