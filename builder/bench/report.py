@@ -322,7 +322,7 @@ def _lynis_findings_lines(findings: dict, known: set[str]) -> list[str]:
     return lines
 
 
-def _openscap_lines(scap: dict, known: set[str] = frozenset()) -> list[str]:
+def _openscap_lines(scap: dict, known: set[str]) -> list[str]:
     """Pass/fail/notapplicable and score per target (builder/bench/openscap.py)."""
     lines = []
     for target in ("baked", "base"):
