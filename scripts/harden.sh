@@ -66,9 +66,24 @@ for path in /etc/cron.d /etc/cron.hourly /etc/cron.daily /etc/cron.weekly /etc/c
     [ ! -d "$path" ] || chmod 0700 "$path"
 done
 [ ! -d /var/lib/postgresql ] || chmod 0750 /var/lib/postgresql
+# Shell start-up files readable by their owner and group only (ANSSI BP-028,
+# file_permission_user_init_files: at most 0740): in /etc/skel, for accounts
+# made later (cloud-init's default user), and in the login users' homes now
+# (the build user's, which the in-build gate checks).
+startup_homes() {
+    echo /etc/skel
+    getent passwd | awk -F: '$3 >= 1000 && $3 != 65534 {print $6}'
+}
+startup_homes | while read -r home; do
+    [ -d "$home" ] || continue
+    find "$home" -maxdepth 1 -type f \( -name .bashrc -o -name .profile -o -name .bash_login \
+        -o -name .bash_profile -o -name .bash_logout -o -name .zshrc -o -name .cshrc \) \
+        -exec chmod go-wx,o-r {} +
+done
 
 # auditd with a small rule set (scripts/files/audit/djbake.rules: accounts,
-# sudoers, sshd, PAM, firewall, sysctl, kernel modules; nothing on hot paths).
+# sudoers and sudo's use, sshd, PAM, firewall, sysctl, kernel modules;
+# nothing on hot paths).
 # Skipped in containers, which have no audit interface (drop-in condition):
 # the drop-in goes in before the package, whose postinst starts the unit; a
 # start that failed there would stay a failed unit in the container.
@@ -85,6 +100,14 @@ if ! in_container && systemd_running; then
     systemctl enable --now auditd.service >/dev/null 2>&1
     augenrules --load >/dev/null
 fi
+
+# AppArmor (Lynis MACF-6208): Debian's and Ubuntu's kernels have it on by
+# default, but a minimal base (mmdebstrap, docker) lacks the package that
+# loads the profiles packages ship; the clouds' own images have it. Its unit
+# loads them at every boot, in enforce mode unless a profile says otherwise.
+# In a container it loads nothing (no policy of the container's own) and
+# succeeds.
+apt_install apparmor
 
 # /dev/shm without set-uid, devices or executables (CIS Level 1; PostgreSQL's
 # dynamic shared memory and Python's semaphores only map it). VMs only: in a

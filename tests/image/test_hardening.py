@@ -143,8 +143,28 @@ def test_restricted_permissions(host):
     assert not loose, f"more open than {', '.join(f'{p} {oct(MAX_MODES[p])}' for p in loose)}: {loose}"
 
 
+# Shell start-up files (ComplianceAsCode's list) at most 0740: no group write or execute, nothing for
+# others, no set-id or sticky bit (ANSSI BP-028, file_permission_user_init_files).
+STARTUP_FILES = (".bashrc", ".zshrc", ".cshrc", ".profile", ".bash_login", ".bash_profile")
+
+
+def test_shell_startup_files_closed_to_others(host):
+    """In /etc/skel and in the home of every login user (uid >= 1000, not nobody: on a booted VM
+    cloud-init's default user, made from /etc/skel)."""
+    names = " -o ".join(f"-name {n}" for n in STARTUP_FILES)
+    script = ("{ echo /etc/skel; getent passwd | awk -F: '$3 >= 1000 && $3 != 65534 {print $6}'; } | "
+              f"while read -r d; do [ -d \"$d\" ] && find \"$d\" -maxdepth 1 -type f \\( {names} \\) -printf '%p %m\\n'; "
+              "done; true")
+    with host.sudo():
+        out = host.check_output(script)
+    modes = {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1], 8) for line in out.splitlines() if line.strip()}
+    assert "/etc/skel/.bashrc" in modes, out
+    loose = {path: oct(mode) for path, mode in modes.items() if mode & 0o7037}
+    assert not loose, f"shell start-up files more open than 0740: {loose}"
+
+
 # The audit rules' keys (scripts/files/audit/djbake.rules), each loaded into the kernel on a VM.
-AUDIT_KEYS = ("identity", "scope", "sshd", "pam", "firewall", "sysctl", "modules")
+AUDIT_KEYS = ("identity", "scope", "privileged", "sshd", "pam", "firewall", "sysctl", "modules")
 
 
 def test_app_service_is_sandboxed(host):
@@ -190,6 +210,22 @@ def test_auditd_rules_loaded(host):
     assert not missing, f"audit rules not loaded for keys {missing}:\n{loaded}"
 
 
+def test_apparmor_installed(host):
+    assert host.package("apparmor").is_installed
+
+
+@pytest.mark.kernel
+def test_apparmor_enforcing(host):
+    """On a VM the kernel's AppArmor is on and the profiles are loaded, some in enforce mode (Lynis
+    MACF-6208): the unit ran, and nothing turned the module off at boot (apparmor=0)."""
+    with host.sudo():
+        enabled = host.run("aa-status --enabled")
+        enforced = host.run("aa-status --enforced")
+    assert enabled.rc == 0, f"AppArmor is not enabled: {enabled.stdout}{enabled.stderr}"
+    assert enforced.rc == 0 and enforced.stdout.strip().isdigit() and int(enforced.stdout) > 0, \
+        f"no AppArmor profile in enforce mode: {enforced.stdout}{enforced.stderr}"
+
+
 @pytest.mark.kernel
 def test_dev_shm_nosuid_nodev_noexec(host):
     """/dev/shm mounted without set-uid, devices or executables (CIS Level 1; from /etc/fstab at boot)."""
@@ -199,7 +235,7 @@ def test_dev_shm_nosuid_nodev_noexec(host):
 
 
 def test_idle_login_shells_time_out(host):
-    """An interactive login shell gets a read-only TMOUT of 900 s and a core limit of 0; a
+    """An interactive login shell gets a read-only TMOUT of 600 s and a core limit of 0; a
     non-interactive one (automation over SSH) gets no TMOUT."""
     with host.sudo():
         interactive = host.run("runuser -l nobody -s /bin/bash -c "
@@ -207,5 +243,5 @@ def test_idle_login_shells_time_out(host):
                                              "ulimit -c' 2>/dev/null"))
         batch_shell = host.run("runuser -l nobody -s /bin/bash -c 'echo TMOUT=${TMOUT:-none}'")
     lines = interactive.stdout.split()
-    assert lines[:3] == ["TMOUT=900", "1", "0"], interactive.stdout
+    assert lines[:3] == ["TMOUT=600", "1", "0"], interactive.stdout
     assert batch_shell.stdout.strip() == "TMOUT=none", batch_shell.stdout
