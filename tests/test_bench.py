@@ -71,6 +71,11 @@ def test_full_build_and_rebuild_figures_use_the_catalog_records():
     f = bench.full_build(full, floor_seconds=120.0, bootstrap_seconds=25.0, provider="docker")
     assert f.value == pytest.approx(round(bench.build_seconds(full) + 25.0, 1))
     assert f.ratio == pytest.approx(f.value / 120.0)
+    assert f.details["bootstrap_before_build_seconds"] == 25.0 and f.details["base_image_step_seconds"] == 0.0
+    # qemu: the bootstrap is the build's own "base image" step, counted once (in the build's total).
+    inside = record({"render": 0.1, "base image": 44.0, "packer build": 234.0})
+    q = bench.full_build(inside, floor_seconds=120.0, bootstrap_seconds=0.0, provider="qemu")
+    assert q.details["base_image_step_seconds"] == 44.0 and q.value == pytest.approx(round(bench.build_seconds(inside), 1))
     e = bench.end_to_end(full, floor_seconds=120.0, bare_boot_seconds=30.0, bootstrap_seconds=25.0)
     assert e.value == pytest.approx(round(full["total_seconds"] + 25.0, 1))   # verification included
     assert e.value == pytest.approx(f.value + 77.0, abs=0.2) and e.baseline == 150.0
