@@ -1,8 +1,14 @@
-"""builder/gate.py without a target: command line, junit parsing, boot comparison, the key file."""
+"""builder/gate.py without a target: command line, junit parsing, boot comparison, the key file, and
+interrupting a running suite (a real child process stands in for pytest)."""
 from __future__ import annotations
 
+import _thread
 import os
 import stat
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +134,52 @@ def test_a_run_of_some_modules_names_only_them():
 def test_suite_result_with_an_unexpected_skip_is_not_ok():
     r = gate.SuiteResult("fresh-boot", 0, "fresh_boot", passed=80, unexpected=["x::y skipped: why"])
     assert not r.ok and "not a pass: x::y skipped: why" in r.summary
+
+
+# -- interrupting a running suite ---------------------------------------------------------------
+
+def _slow_suite(monkeypatch):
+    """A suite command that would run for two minutes (a real child process, as pytest is)."""
+    monkeypatch.setattr(gate, "pytest_command",
+                        lambda *a, **k: [sys.executable, "-c", "import time; time.sleep(120)"])
+
+
+def test_stop_running_suites_ends_the_suites_a_thread_waits_for(tmp_path, monkeypatch):
+    """Fresh-boot verification waits for its two suites in worker threads; on Ctrl-C or SIGTERM the main
+    thread ends them (gate.stop_running_suites), so the pool and the VMs are released at once instead
+    of after the suites' timeout."""
+    _slow_suite(monkeypatch)
+    got = {}
+    worker = threading.Thread(target=lambda: got.update(result=gate.run_suite(
+        host="127.0.0.1", port=1, user="x", key_file="k", log_dir=tmp_path, timeout=600)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not gate._running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gate._running, "run_suite did not register its pytest process"
+    (proc,) = list(gate._running)
+    gate.stop_running_suites()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "run_suite still waits after stop_running_suites"
+    assert proc.poll() is not None and got["result"].returncode != 0
+    assert not gate._running
+
+
+def test_an_interrupted_run_suite_leaves_no_suite_process(tmp_path, monkeypatch):
+    """Interrupted in the thread that waits (the main thread: the gate command, the docker loop), the
+    suite's process is killed before the interruption goes on."""
+    _slow_suite(monkeypatch)
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        started.append(proc)
+        threading.Timer(0.5, _thread.interrupt_main).start()
+        return proc
+
+    monkeypatch.setattr(gate.subprocess, "Popen", popen)
+    with pytest.raises(KeyboardInterrupt):
+        gate.run_suite(host="127.0.0.1", port=1, user="x", key_file="k", log_dir=tmp_path, timeout=600)
+    assert started and started[0].poll() is not None, "the suite's process outlived the interruption"
+    assert not gate._running

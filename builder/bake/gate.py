@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -163,6 +164,21 @@ def check_times(path: Path) -> list[tuple[str, float]]:
     return sorted(times, key=lambda t: t[1], reverse=True)
 
 
+# The suites' pytest processes now running (fresh-boot verification runs two at once, each waited for in a
+# worker thread). A signal reaches the main thread only, and a thread pool's exit waits for its workers:
+# without stopping these children first, an interrupted `djbake image` waited up to the suite's timeout.
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
+
+
+def stop_running_suites() -> None:
+    """Terminate every suite process run_suite is waiting for (each waiter then returns at once)."""
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        proc.terminate()
+
+
 def run_suite(target: Target | None = None, markers: str | None = None, extra_env: dict[str, str] | None = None,
               log_dir: Path | str | None = None, *, name: str | None = None, record: Path | str | None = None,
               host: str | None = None, port: int = 22, user: str | None = None, key_file: str | None = None,
@@ -193,12 +209,23 @@ def run_suite(target: Target | None = None, markers: str | None = None, extra_en
     with open(log, "w") as fh:
         fh.write(f"# {target.describe()}: {' '.join(cmd)}\n")
         fh.flush()
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        with _running_lock:
+            _running.add(proc)
         try:
-            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT, timeout=timeout)
-            code = proc.returncode
+            code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
             fh.write(f"\n# timed out after {timeout} s\n")
             code = 124
+        except BaseException:   # interrupted in the main thread: the suite goes too
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            with _running_lock:
+                _running.discard(proc)
     passed, skipped, failed = parse_junit(junit)
     unexpected = (skip_rules.problems(markers, passed, skipped_checks(junit), complete=not modules)
                   if junit.exists() else [])

@@ -150,12 +150,19 @@ def fresh_boot(disk: Path, spec: Spec, workdir: Path, accelerator: str | None = 
             note(f"fresh boot: 2 VMs from {disk.name} ({accelerator}); SSH on ports "
                  f"{first.ssh_port}, {second.ssh_port}, HTTP on {first.http_port}, {second.http_port}")
             with ThreadPoolExecutor(2) as pool:
-                waits = [pool.submit(m.wait_for_ssh, USER, k, BOOT_TIMEOUT) for m, k in
-                         ((first, key_a), (second, key_b))]
-                timings["ssh_a"], timings["ssh_b"] = (round(w.result(), 1) for w in waits)
-                note(f"fresh boot: SSH up after {timings['ssh_a']:.0f} s / {timings['ssh_b']:.0f} s")
-                got = [pool.submit(facts, m, k) for m, k in ((first, key_a), (second, key_b))]
-                fa, fb = got[0].result(), got[1].result()
+                try:
+                    waits = [pool.submit(m.wait_for_ssh, USER, k, BOOT_TIMEOUT) for m, k in
+                             ((first, key_a), (second, key_b))]
+                    timings["ssh_a"], timings["ssh_b"] = (round(w.result(), 1) for w in waits)
+                    note(f"fresh boot: SSH up after {timings['ssh_a']:.0f} s / {timings['ssh_b']:.0f} s")
+                    got = [pool.submit(facts, m, k) for m, k in ((first, key_a), (second, key_b))]
+                    fa, fb = got[0].result(), got[1].result()
+                except BaseException:
+                    # Interrupted: the waiters poll their VM (alive?) every few seconds; stopping the
+                    # VMs now ends them, instead of the pool's exit waiting out BOOT_TIMEOUT.
+                    for machine in (first, second):
+                        machine.stop()
+                    raise
             checks.update(compare(fa, fb, (token_a, token_b), spec.stack.database))
             if spec.stack.nginx:
                 for label, machine in (("a", first), ("b", second)):
@@ -193,7 +200,14 @@ def suites(machines: list[tuple[vm.VM, Path]], workdir: Path, build_user: str) -
                               extra_env={"DJBAKE_BUILD_USER": build_user, vm.FORWARDS_ENV: machine.forwards()})
 
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(one, range(len(machines))))
+        runs = [pool.submit(one, i) for i in range(len(machines))]
+        try:
+            results = [run.result() for run in runs]
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM): the pool's exit waits for its workers, which wait for
+            # their pytest processes; end those so the VMs are stopped now, not after the suites.
+            gate.stop_running_suites()
+            raise
     checks = {f"suite_{m.name}": {"ok": r.ok, "detail": r.summary} for (m, _), r in zip(machines, results)}
     records = []
     for machine, _ in machines:
