@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -442,3 +445,28 @@ def test_the_build_vm_has_one_vcpu_under_tcg_and_the_specs_under_kvm():
     p = providers.get("qemu")(s, (1, 6, 6))
     assert p.vcpus("tcg") == 1 and p.vcpus("kvm") == 4
     assert p.extra_variables()["qemu_cpus"]["default"] == 4 and p.source()["cpus"] == "${var.qemu_cpus}"
+
+
+def test_a_vm_djbake_started_ends_when_djbake_is_killed(tmp_path):
+    """VM.start ties the VM to its owner: a djbake killed outright (SIGKILL, as a test harness's timeout
+    sends) leaves no VM running. A real process stands in for qemu (the same Popen, the same prefix)."""
+    owner = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from builder.qemu import vm\n"
+        "m = vm.VM('pdeath', Path('/dev/null'), None, workdir=Path(sys.argv[1]))\n"
+        "m.command = lambda daemonize=False: ['sleep', '300']\n"
+        "m.start()\n"
+        "print(m.pid, flush=True)\n"
+        "time.sleep(300)\n"), str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        child = int(owner.stdout.readline())
+        assert vm.pid_alive(child)
+        owner.kill()
+        owner.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while vm.pid_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not vm.pid_alive(child), f"the VM process {child} outlived its killed owner"
+    finally:
+        owner.kill()

@@ -153,6 +153,10 @@ def free_port() -> int:
 
 # -- booting ------------------------------------------------------------------
 
+# A command prefix: the process it starts gets SIGTERM when the thread that started it ends.
+DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "TERM", "--")
+
+
 @dataclass
 class VM:
     name: str
@@ -220,8 +224,12 @@ class VM:
                 raise BuildFailed(f"qemu failed to start: {proc.stderr.strip()}")
             self.pid = int(self.pidfile.read_text().strip())
         else:
+            # djbake's own VM (verification, bench): it ends with djbake, even when djbake is killed
+            # outright (a harness's timeout sends SIGKILL), instead of running on without an owner.
+            # util-linux's setpriv sets the parent-death signal, which exec keeps; it fires when the
+            # thread that started the VM ends, and every caller stops its VMs before that.
             log = open(self.workdir / f"{self.name}.qemu.log", "w")
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen([*DIE_WITH_PARENT, *self.command()], stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
             self.pid = self.proc.pid
