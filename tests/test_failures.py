@@ -175,3 +175,26 @@ def test_err_trap_reports_once_and_ignores_masked_subshell_failures(tmp_path):
     assert proc.returncode == 2 and "continues" in proc.stdout
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("djbake: ")]
     assert lines == ["djbake: scripts/nested.sh line 8 failed: outer (exit 2)"], proc.stderr
+
+
+def test_a_failed_verification_says_which_checks_failed_and_why():
+    """A failed CI run printed only "failed: suite_verify-a, suite_verify-b"; the failing tests and their
+    reasons must be in the build's log, not only in the VM's junit files that CI throws away."""
+    from types import SimpleNamespace
+
+    from builder.bake import pipeline
+    from builder.providers.base import Verification
+
+    result = Verification(False, summary="failed: suite_verify-a", checks={
+        "suite_verify-a": {"ok": False, "detail": "suite-verify-a: 99 passed, 1 failed; failed: "
+                                                 "test_resilience.py::test_services_come_back_after_kill_9 (gunicorn)"},
+        "suite_verify-b": {"ok": True, "detail": "suite-verify-b: 100 passed"},
+        "timings": {"ssh_a": 200.0}})
+    notes: list[str] = []
+    job = SimpleNamespace(ctx=SimpleNamespace(note=notes.append),
+                          provider=SimpleNamespace(verify=lambda found, ctx: result))
+    assert pipeline.verify_step(job, [("local", "not-a-file")]) is result
+    assert notes[0] == "verification: FAILED - failed: suite_verify-a"
+    assert notes[1:] == ["  suite_verify-a: suite-verify-a: 99 passed, 1 failed; failed: "
+                         "test_resilience.py::test_services_come_back_after_kill_9 (gunicorn)"]
+    assert result.failures() == [("suite_verify-a", notes[1].split(": ", 1)[1])]

@@ -188,6 +188,10 @@ def verify_step(job: Job, found: list[tuple[str, str]]) -> Verification:
     result = artifact_guard.check(job.provider.verify(found, ctx), before, found)
     ctx.note(f"verification: {'passed' if result.passed else 'SKIPPED' if result.skipped else 'FAILED'}"
              f" - {result.summary}")
+    # The summary names the failed checks; their details (a suite's failing tests and why) go to
+    # the log too, so a failed CI run or a user's terminal says what failed without the VM's files.
+    for name, detail in result.failures():
+        ctx.note(f"  {name}: {detail}")
     return result
 
 

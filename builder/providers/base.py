@@ -259,6 +259,11 @@ class Verification:
         return {"passed": self.passed, "skipped": self.skipped, "summary": self.summary,
                 "checks": self.checks, "seconds": round(self.seconds, 1)}
 
+    def failures(self) -> list[tuple[str, str]]:
+        """(check, detail) of each failed check: what a reader of a failed build needs first."""
+        return [(name, str(c.get("detail", ""))) for name, c in self.checks.items()
+                if isinstance(c, dict) and c.get("ok") is False]
+
 
 @dataclass
 class BuildContext:

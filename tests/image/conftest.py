@@ -201,7 +201,14 @@ def http(host) -> Http:
     return Http(host)
 
 
-def wait_for(predicate, seconds: float = 90) -> bool:
+# How long a check waits for a service it restarted (kill -9, a restore) to serve again. Generous on
+# purpose: the check is that it comes back, not how fast (the bench measures boot times). Under software
+# emulation on CI's busy 2-core host gunicorn's restart alone took more than 60 s, and both fresh-boot
+# VMs run their suites at once; a pass returns as soon as the predicate holds.
+RESTART_SECONDS = 300
+
+
+def wait_for(predicate, seconds: float = RESTART_SECONDS) -> bool:
     """Poll predicate every 2 s until it holds or seconds pass: a service restarted by a check
     (kill -9, a restore) takes its start-up time, minutes under emulation on a busy host."""
     deadline = time.monotonic() + seconds

@@ -43,7 +43,7 @@ def test_backup_restore_round_trip(host, local_db, http):
         assert owner == "django", f"restored table owned by {owner}: the app could not write it"
         assert host.service("gunicorn.socket").is_running
         # The restore stopped gunicorn and started it again: it answers once it has started.
-        assert wait_for(lambda: http.get("/").status == 200, 120), "the site did not answer after the restore"
+        assert wait_for(lambda: http.get("/").status == 200), "the site did not answer after the restore"
         with host.sudo():
             bad = host.run(f"djbake-backup restore {DUMPS}/no-such.dump")
         assert bad.rc == 2 and "no such dump" in bad.stderr, bad.stderr

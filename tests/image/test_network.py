@@ -197,6 +197,11 @@ def test_firewall_refuses_a_spare_port_from_outside(host, facts, forwards, reque
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 for _ in range(3):
                     u.sendto(b"out", (addr, PROBE_PORT))
+        # The guest's own datagram shows the probe logs; then 3 s more for what came from outside
+        # (polled: under emulation on a busy host the probe can take seconds to write its log).
+        with host.sudo():
+            host.run(f"for i in $(seq 30); do grep -q '^udp 127.0.0.1$' {PROBE_LOG} 2>/dev/null && exit 0; "
+                     "sleep 1; done; exit 1")
         time.sleep(3)
         with host.sudo():
             seen = host.run(f"cat {PROBE_LOG}").stdout.split("\n")

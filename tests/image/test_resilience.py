@@ -1,7 +1,7 @@
 """It keeps serving: services restart by themselves after a crash (kill -9)."""
 import pytest
 
-from conftest import wait_for
+from conftest import RESTART_SECONDS, wait_for
 
 
 def restartable_units(host, facts) -> list[str]:
@@ -36,7 +36,7 @@ def main_pid(host, unit: str) -> int:
 def test_services_come_back_after_kill_9(host, facts, http):
     """kill -9 each service's main process; it must be active again under a new pid and the site
     answer 200. Fresh boot only: the gate's VM is the one that gets sealed."""
-    if not wait_for(lambda: http.get("/").status == 200, 60):
+    if not wait_for(lambda: http.get("/").status == 200):
         pytest.fail(f"the site does not answer before the test: {http.get('/')}")
     problems = []
     for unit in restartable_units(host, facts):
@@ -50,6 +50,6 @@ def test_services_come_back_after_kill_9(host, facts, http):
                         and main_pid(host, unit) not in (0, old)):
             problems.append(f"{unit}: {host.run(f'systemctl is-active {unit}').stdout.strip()} after kill -9")
             continue
-        if not wait_for(lambda: http.get("/").status == 200, 60):
-            problems.append(f"{unit}: site answers {http.get('/')} after its restart")
+        if not wait_for(lambda: http.get("/").status == 200):
+            problems.append(f"{unit}: site answers {http.get('/')} {RESTART_SECONDS} s after its restart")
     assert not problems, problems
