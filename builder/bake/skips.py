@@ -24,6 +24,7 @@ ALLOWED = (
     ("test_services::test_certbot_installed_without_certificates", "the spec has no certbot"),
     ("test_services::test_redis_when_asked", "the spec has no redis"),
     ("test_firstboot::test_database_role_uses_the_generated_password", "external database"),
+    ("test_firstboot::test_first_boot_leaves_the_django_steps_to_the_seal", "external database"),
     ("test_backup::*", "no local PostgreSQL"),
     # What the host cannot do.
     ("test_firstboot::test_cloud_init_done", "no cloud-init in this image"),

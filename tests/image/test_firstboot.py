@@ -105,3 +105,20 @@ def test_cloud_init_done(host):
     with host.sudo():
         out = host.run("cloud-init status --wait")
     assert "status: done" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.fresh_boot
+def test_first_boot_leaves_the_django_steps_to_the_seal(host, facts):
+    """A local database is sealed into the image migrated for the live release (djbake-firstboot reset),
+    its static files collected: first boot only sets this VM's password (checked above) and runs none
+    of Django's steps, and no migration is left unapplied."""
+    if not facts.local_db:
+        pytest.skip("external database: first boot migrates it")
+    with host.sudo():
+        journal = host.run("journalctl -u djbake-firstboot.service -o cat --no-pager").stdout
+        plan = host.run("djbake-env manage showmigrations --plan")
+    assert "done when the image was sealed" in journal, f"first boot ran the Django steps:\n{journal[-2000:]}"
+    assert "djbake-deploy:" not in journal, f"first boot ran djbake-deploy:\n{journal[-2000:]}"
+    assert plan.rc == 0, plan.stderr[-1500:]
+    assert "[X]" in plan.stdout, plan.stdout[-1500:]
+    assert "[ ]" not in plan.stdout, f"migrations left for the VM: {[l for l in plan.stdout.splitlines() if '[ ]' in l]}"
