@@ -9,13 +9,14 @@ set -euo pipefail
 put djbake/djbake-firstboot /usr/local/sbin/djbake-firstboot 0755
 put systemd/djbake-firstboot.service /etc/systemd/system/djbake-firstboot.service 0644
 put systemd/djbake-remove-build-user.service /etc/systemd/system/djbake-remove-build-user.service 0644
+put systemd/djbake-snakeoil.service /etc/systemd/system/djbake-snakeoil.service 0644
 cat >/etc/djbake/firstboot.conf <<CONF
 # Fixed when the image was built (djbake firstboot.sh); read by djbake-firstboot.
 DATABASE=${DJBAKE_DATABASE:-postgresql}
 SWAP_MB=auto
 CONF
 daemon_reload
-systemctl enable djbake-firstboot.service djbake-remove-build-user.service
+systemctl enable djbake-firstboot.service djbake-remove-build-user.service djbake-snakeoil.service
 
 if systemd_running; then
     # A first boot that already ran here (the scripts run again, or the build

@@ -52,7 +52,7 @@ def test_env_file_names_the_app(host, app_env):
 
 def test_units_installed(host):
     for unit in ("gunicorn.socket", "gunicorn.service", "djbake-firstboot.service",
-                 "djbake-ssh-hostkeys.service", "djbake-remove-build-user.service"):
+                 "djbake-ssh-hostkeys.service", "djbake-remove-build-user.service", "djbake-snakeoil.service"):
         assert host.file(f"/etc/systemd/system/{unit}").exists, unit
 
 
