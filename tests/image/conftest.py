@@ -201,6 +201,12 @@ def http(host) -> Http:
     return Http(host)
 
 
+def show(host, unit: str, *props: str) -> dict[str, str]:
+    """systemctl show's PROPS of UNIT as a dict."""
+    out = host.check_output(f"systemctl show {unit} " + " ".join(f"-p {p}" for p in props))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
 # How long a check waits for a service it restarted (kill -9, a restore) to serve again. Generous on
 # purpose: the check is that it comes back, not how fast (the bench measures boot times). Under software
 # emulation on CI's busy 2-core host gunicorn's restart alone took more than 60 s, and both fresh-boot

@@ -3,7 +3,7 @@ import os
 import shlex
 
 import pytest
-from conftest import sha256, wait_for
+from conftest import sha256, show, wait_for
 
 SECRET_MIN_LEN = 50
 
@@ -130,8 +130,7 @@ def test_snakeoil_pair_made_for_this_vm(host):
     djbake serves uses it). Whether it differs between the VMs: the fresh-boot secret scan allows it
     only as a per-VM file, and the seal's check shows the image has none."""
     def unit() -> dict[str, str]:
-        out = host.check_output("systemctl show -p ActiveState -p Result -p ConditionResult djbake-snakeoil.service")
-        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        return show(host, "djbake-snakeoil.service", "ActiveState", "Result", "ConditionResult")
     assert wait_for(lambda: unit()["ActiveState"] in ("active", "failed")), f"djbake-snakeoil.service not done: {unit()}"
     props = unit()
     assert props["ConditionResult"] == "yes", f"djbake-snakeoil.service did not run at first boot: {props}"

@@ -4,6 +4,7 @@ import time
 
 import batch
 import pytest
+from conftest import show
 
 pytestmark = [pytest.mark.gate, pytest.mark.fresh_boot]
 
@@ -41,11 +42,6 @@ def test_no_failed_units(host):
     logs = "\n".join(f"--- {line.split()[0]}:\n{journal_tail(host, line.split()[0], 10)}"
                      for line in failed.splitlines() if line.split())
     assert not failed, f"failed units:\n{failed}\n{logs}"
-
-
-def show(host, unit: str, *props: str) -> dict[str, str]:
-    out = host.check_output(f"systemctl show {unit} " + " ".join(f"-p {p}" for p in props))
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def test_gunicorn_socket_unit(host):
