@@ -19,12 +19,10 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from builder import paths, providers
+from builder import paths, providers, tables
 from builder.bake import packer as packer_mod
 from builder.errors import UserError
 
-WARN_FREE_GB = 20.0   # a qemu build: base image cache, a 10 GB sparse disk, compressed output, wheels
-FAIL_FREE_GB = 5.0    # below this a local build fails part-way
 ALL = frozenset(providers.PROVIDERS)
 PACKER_DOWNLOAD = "https://developer.hashicorp.com/packer/install"
 
@@ -207,32 +205,49 @@ def free_gb(path: Path = paths.BUILD_DIR) -> float:
     return shutil.disk_usage(_existing(path)).free / 1024 ** 3
 
 
-def _thresholds() -> tuple[float, float]:
+def _thresholds(provider: str) -> tuple[float, float]:
+    """(recommended, needed) free GB for a build of `provider` (tables.PROVIDER_DEFAULTS)."""
+    facts = tables.PROVIDER_DEFAULTS[provider]
     # DJBAKE_MIN_FREE_GB raises (or lowers) the hard limit, e.g. for big disks.
-    fail = float(os.environ.get("DJBAKE_MIN_FREE_GB") or FAIL_FREE_GB)
-    return max(WARN_FREE_GB, fail), fail
+    fail = float(os.environ.get("DJBAKE_MIN_FREE_GB") or facts.disk_needed_gb)
+    return max(facts.disk_recommended_gb, fail), fail
 
 
-def check_disk(path: Path = paths.BUILD_DIR) -> Check:
-    warn, fail = _thresholds()
+def _docker_root() -> Path | None:
+    """The local engine's data root, where a docker build's layers land; None if no engine answers."""
+    try:
+        import docker
+
+        root = docker.from_env(timeout=5).info().get("DockerRootDir")
+    except Exception:  # noqa: BLE001 - no engine: the docker engine check says so
+        return None
+    return Path(root) if root and Path(root).exists() else None  # a remote engine's root is not here
+
+
+def disk_path(provider: str, build_dir: Path = paths.BUILD_DIR) -> Path:
+    """Where a local build of `provider` writes its large files."""
+    if provider == "docker":
+        return _docker_root() or build_dir
+    return build_dir
+
+
+def _gb(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def check_disk(path: Path = paths.BUILD_DIR, provider: str = "qemu") -> Check:
+    warn, fail = _thresholds(provider)
     free = free_gb(path)
     where = _existing(path)
     text = f"{free:.1f} GB free under {where}"
-    needed = frozenset(providers.LOCAL)  # cloud builds store nothing large here
+    name = f"disk space ({provider})"
+    needed = frozenset({provider})  # cloud builds store nothing large here
     if free < fail:
-        return Check("disk space", "fail", f"{text}; a local build needs at least {fail:.0f} GB",
+        return Check(name, "fail", f"{text}; a {provider} build needs at least {_gb(fail)} GB",
                      "free space (e.g. `make clean`, `docker system prune`) or move build/ to a larger disk", needed)
     if free < warn:
-        return Check("disk space", "warn", f"{text}; {warn:.0f} GB recommended (base image cache, disk, output)",
-                     "make clean", needed)
-    return Check("disk space", "ok", text, needed_by=needed)
-
-
-def require_disk(path: Path = paths.BUILD_DIR) -> None:
-    """For the pipeline: stop before a local build when the disk is too full."""
-    c = check_disk(path)
-    if c.status == "fail":
-        raise UserError(f"not enough disk space: {c.detail}", hint=c.fix)
+        return Check(name, "warn", f"{text}; {_gb(warn)} GB recommended for a {provider} build", "make clean", needed)
+    return Check(name, "ok", text, needed_by=needed)
 
 
 def check_credentials() -> list[Check]:
@@ -313,7 +328,7 @@ def run(targets: list[str] | None = None, probe: bool = True, build_dir: Path = 
     checks.append(check_kvm(probe))
     checks.append(check_mmdebstrap())
     checks.append(check_docker())
-    checks.append(check_disk(build_dir))
+    checks += [check_disk(disk_path(name, build_dir), name) for name in providers.LOCAL]
     checks += check_credentials()
     return Report(checks, wanted)
 
@@ -332,7 +347,7 @@ def preflight(provider_name: str, build_dir: Path = paths.BUILD_DIR) -> None:
     if name == "qemu":
         checks += check_qemu()
     if name in providers.LOCAL:
-        checks += [check_mmdebstrap(), check_disk(build_dir)]
+        checks += [check_mmdebstrap(), check_disk(disk_path(name, build_dir), name)]
     if name == "docker":
         checks.append(check_docker())
     checks += [c for c in check_credentials() if name in c.needed_by]

@@ -195,6 +195,12 @@ class ProviderDefaults:
     instance_size: str | None
     instance_size_arm64: str | None = None
     gallery: Gallery | None = None
+    # Free disk (GB) a build needs on this host, where it writes its large
+    # files (doctor.disk_path): below `disk_needed_gb` it stops before it
+    # starts; below `disk_recommended_gb` the doctor warns. Cloud builds keep
+    # nothing large here.
+    disk_needed_gb: float = 0.0
+    disk_recommended_gb: float = 0.0
 
 
 PROVIDER_DEFAULTS: dict[str, ProviderDefaults] = {
@@ -207,8 +213,11 @@ PROVIDER_DEFAULTS: dict[str, ProviderDefaults] = {
     # Standard_LRS is the cheapest replica storage (and Azure's default).
     "azure": ProviderDefaults(("eastus",), "Standard_B1ms", "Standard_B2pts_v2",
                               gallery=Gallery("djbake", "Standard_LRS")),
-    "qemu": ProviderDefaults(("local",), "2cpu-2048mb"),
-    "docker": ProviderDefaults(("local",), None),
+    # qemu: the base image cache, a 10 GB sparse disk and its layers, compressed output, wheels.
+    "qemu": ProviderDefaults(("local",), "2cpu-2048mb", disk_needed_gb=5.0, disk_recommended_gb=20.0),
+    # docker: the engine's data root takes the build container's layer and its commit; a default
+    # build with its base cached took 1.2 GB at its peak (the package cache's first fill included).
+    "docker": ProviderDefaults(("local",), None, disk_needed_gb=2.0, disk_recommended_gb=4.0),
 }
 
 # Identity endpoints for Rackspace: OpenStack Flex (Keystone v3) and the

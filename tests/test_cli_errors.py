@@ -120,7 +120,7 @@ def test_missing_credential_stops_the_build(tmp_path):
 def test_no_disk_space_stops_a_local_build(tmp_path):
     proc = djbake("image", "-p", "qemu", "--out", str(tmp_path / "out"), "--plain", tmp=tmp_path,
                   DJBAKE_MIN_FREE_GB="1000000")
-    one_line_error(proc, "a local build needs at least 1000000 GB")
+    one_line_error(proc, "a qemu build needs at least 1000000 GB")
 
 
 def test_preflight_messages(monkeypatch):
@@ -139,5 +139,5 @@ def test_preflight_messages(monkeypatch):
     monkeypatch.setenv("HCLOUD_TOKEN", "x" * 32)
     doctor.preflight("hetzner")
     monkeypatch.setenv("DJBAKE_MIN_FREE_GB", "1000000")
-    with pytest.raises(UserError, match="a local build needs at least 1000000 GB"):
+    with pytest.raises(UserError, match="a docker build needs at least 1000000 GB"):
         doctor.preflight("docker")

@@ -112,7 +112,7 @@ def test_disk_space_and_json():
     proc = run("--json", DJBAKE_MIN_FREE_GB="1000000")
     assert proc.returncode == 2
     report = json.loads(proc.stdout)
-    disk = next(c for c in report["checks"] if c["name"] == "disk space")
+    disk = next(c for c in report["checks"] if c["name"] == "disk space (qemu)")
     assert disk["status"] == "fail" and disk["blocks"] and "at least 1000000 GB" in disk["detail"]
     assert report["ok"] is False and report["targets"] == ["qemu"]
 
@@ -148,9 +148,26 @@ def test_kvm_probe_adapter(monkeypatch, answer, ok):
     assert doctor.check_kvm(probe=False).status == "info"
 
 
-def test_require_disk(monkeypatch, tmp_path):
-    monkeypatch.setenv("DJBAKE_MIN_FREE_GB", "1000000")
-    with pytest.raises(doctor.UserError, match="not enough disk space"):
-        doctor.require_disk(tmp_path)
-    monkeypatch.setenv("DJBAKE_MIN_FREE_GB", "0.001")
-    doctor.require_disk(tmp_path)
+def test_disk_need_is_the_providers(monkeypatch, tmp_path):
+    """A docker build needs less room than a qemu one, and where the engine keeps its layers.
+
+    CI stop 27: docker builds refused at 3.3 GB free, under the qemu build's 5 GB.
+    """
+    monkeypatch.delenv("DJBAKE_MIN_FREE_GB", raising=False)
+    monkeypatch.setattr(doctor, "free_gb", lambda path: 3.3)
+    qemu, docker = (doctor.check_disk(tmp_path, name) for name in ("qemu", "docker"))
+    assert qemu.status == "fail" and "a qemu build needs at least 5 GB" in qemu.detail
+    assert qemu.needed_by == {"qemu"}
+    assert docker.status == "warn" and docker.needed_by == {"docker"}
+    monkeypatch.setattr(doctor, "free_gb", lambda path: 1.0)
+    assert doctor.check_disk(tmp_path, "docker").status == "fail"
+    monkeypatch.setenv("DJBAKE_MIN_FREE_GB", "0.5")
+    assert doctor.check_disk(tmp_path, "docker").status == "warn"
+
+    engine_root = tmp_path / "engine"
+    engine_root.mkdir()
+    monkeypatch.setattr(doctor, "_docker_root", lambda: engine_root)
+    assert doctor.disk_path("docker", tmp_path / "build") == engine_root
+    assert doctor.disk_path("qemu", tmp_path / "build") == tmp_path / "build"
+    monkeypatch.setattr(doctor, "_docker_root", lambda: None)  # no engine here: the build dir
+    assert doctor.disk_path("docker", tmp_path / "build") == tmp_path / "build"
