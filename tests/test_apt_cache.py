@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from builder.bake import apt_cache
+from builder.docker import client as docker_client
 from builder.paths import ROOT
 
 SCRIPTS = ROOT / "scripts"
@@ -94,6 +95,22 @@ def test_no_cache_means_direct_fetches(serve, monkeypatch):
 def test_clouds_never_use_it(serve):
     serve(Page.body)
     assert apt_cache.proxy_for("aws") == "" and apt_cache.proxy_for("linode") == ""
+
+
+@pytest.mark.parametrize("config, gateway", [
+    ([{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}], "172.17.0.1"),
+    ([{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.254"}], "10.9.0.254"),
+    # an engine's first start reports no gateway (moby/moby#26799): Docker's default, the first address
+    ([{"Subnet": "172.17.0.0/16"}], "172.17.0.1"),
+    ([{"Subnet": "fd00::/64"}, {"Subnet": "192.168.5.0/24"}], "192.168.5.1"),
+    ([], None),
+])
+def test_a_docker_build_finds_the_host_on_the_bridge(config, gateway):
+    import types
+
+    bridge = types.SimpleNamespace(attrs={"IPAM": {"Config": config}})
+    engine = types.SimpleNamespace(networks=types.SimpleNamespace(get=lambda name: bridge))
+    assert docker_client.bridge_gateway(engine) == gateway
 
 
 def test_traffic_reads_fetched_and_served_bytes(tmp_path):
@@ -229,7 +246,7 @@ def test_a_second_build_gets_its_packages_from_the_cache(tmp_path):
         again = subprocess.run(["bash", str(SCRIPTS / "host" / "start-apt-cache.sh")], env=env,
                                capture_output=True, text=True)
         assert again.returncode == 0 and int((tmp_path / "run" / "apt-cacher-ng.pid").read_text()) == pid
-        gateway = client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+        gateway = docker_client.bridge_gateway(client)
         proxy = f"http://{gateway}:{port}"
         log = tmp_path / "cache" / "log" / "apt-cacher.log"
         payload = _tar({"djbake/lib.sh": SCRIPTS / "lib.sh"})

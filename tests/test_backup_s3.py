@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from builder.docker import base_image as docker_base
+from builder.docker import client as docker_client
 from tests.docker_build import built_id
 
 pytestmark = [pytest.mark.docker, pytest.mark.moto]
@@ -49,7 +50,7 @@ def moto(engine, tmp_path_factory):
         pytest.skip("moto's server is not installed (make deps)")
     from aws import harness  # tests/aws/
 
-    gateway = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    gateway = docker_client.bridge_gateway(engine)
     port = harness.free_port(gateway)
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
     proc = subprocess.Popen([str(server), "-H", gateway, "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)

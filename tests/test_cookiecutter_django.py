@@ -29,6 +29,7 @@ import boto3
 import pytest
 
 from builder.docker import base_image as docker_base
+from builder.docker import client as docker_client
 from builder.paths import ROOT
 from tests import wagtail_site
 from tests.docker_build import built_id
@@ -83,7 +84,7 @@ def deploy(box, site: str, env: dict[str, str]) -> str:
 @pytest.fixture
 def s3_standin(engine):
     """moto's S3 server on the docker bridge's host address, with the project's bucket: its endpoint URL."""
-    address = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    address = docker_client.bridge_gateway(engine)
     with socket.socket() as sock:
         sock.bind((address, 0))
         port = sock.getsockname()[1]

@@ -56,6 +56,7 @@ import yaml
 from builder import tables
 from builder.bake import gate
 from builder.docker import base_image as docker_base
+from builder.docker import client as docker_client
 from builder.paths import ROOT
 from tests import wagtail_site
 from tests.docker_build import built_id
@@ -193,7 +194,7 @@ def curl(box, path: str, host: str = "localhost") -> str:
 
 def bridge_gateway(engine) -> str:
     """The host's address on the docker bridge: what a container reaches the host at."""
-    return engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    return docker_client.bridge_gateway(engine)
 
 
 def free_port(address: str) -> int:

@@ -46,8 +46,7 @@ def answers(host: str, timeout: float = 2.0) -> bool:
 def docker_gateway() -> str | None:
     """The default bridge's gateway: where a docker build's container reaches the host."""
     try:
-        config = client.connect().networks.get("bridge").attrs["IPAM"]["Config"]
-        return next((c["Gateway"] for c in config if c.get("Gateway")), None)
+        return client.bridge_gateway(client.connect())
     except Exception:   # noqa: BLE001 - no engine, no bridge: no cache for this build
         return None
 
