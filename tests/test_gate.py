@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.bake import gate
+from builder.bake import gate, skips
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="3">
@@ -38,6 +39,38 @@ def test_parse_junit_names_the_failing_check(tmp_path):
 def test_markers_per_backend():
     assert gate.default_markers(gate.Target(container="c"), "gate") == "gate and not kernel"
     assert gate.default_markers(gate.Target(host="h", user="djbake"), "gate") == "gate"
+    # the second fresh boot of one image: the per-VM checks only
+    assert gate.default_markers(gate.Target(host="h", user="djbake"), gate.SECOND_BOOT) == "per_vm and fresh_boot"
+    assert gate.default_markers(gate.Target(container="c"), gate.SECOND_BOOT) == "per_vm and fresh_boot and not kernel"
+
+
+def collected(markers: str) -> set[str]:
+    """module::test of the image suite's checks that -m markers selects (collection only, no host)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(gate.SUITE), "--hosts=paramiko://u@127.0.0.1:1",
+                           "-m", markers, "--collect-only", "-q", "-p", "no:cacheprovider"],
+                          capture_output=True, text=True, cwd=gate.ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return {line.split("[")[0].replace("tests/image/", "").replace(".py", "")
+            for line in proc.stdout.splitlines() if "::" in line}
+
+
+def test_second_boot_runs_what_differs_between_vms():
+    """The second boot runs fewer checks; what it runs must still cover every per-VM value compare_boots
+    reads (the checks that take the `record` fixture) and what that boot starts, and pass its minimum."""
+    fresh, second = collected("fresh_boot"), collected("per_vm and fresh_boot")
+    assert second < fresh
+    recording = {f"{path.stem}::{name}" for path in gate.SUITE.glob("test_*.py")
+                 for name in re.findall(r"^def (test_\w+)\([^)]*\brecord\b", path.read_text(), re.M)}
+    assert recording and recording <= second, recording - second
+    for check in ("test_services::test_no_failed_units", "test_services::test_services_enabled_and_running",
+                  "test_services::test_firstboot_unit_ran",
+                  "test_http::test_django_answers_on_the_vm_address", "test_hygiene::test_booted_only_per_vm_secrets"):
+        assert check in second, check
+    # the disk's own checks stay with the first boot
+    assert "test_resilience::test_services_come_back_after_kill_9" not in second
+    # a container's second boot (no kernel, no cloud-init) still reaches its minimum
+    container = collected("per_vm and fresh_boot and not kernel") - {"test_firstboot::test_cloud_init_done"}
+    assert len(container) >= skips.MIN_PASSED["per_vm"] + 3  # a spec without PostgreSQL skips 2, without nginx 2
 
 
 def test_ssh_target_uses_paramiko_and_sudo(tmp_path):
@@ -102,8 +135,6 @@ def test_skipped_checks_carry_their_message(tmp_path):
 
 
 def test_a_skip_no_rule_allows_is_not_a_pass():
-    from builder.bake import skips
-
     allowed = [("test_services::test_redis_when_asked", "the spec has no redis"),
                ("test_services::test_time_sync_active", "needs a real kernel: a container shares the host's")]
     assert skips.problems("fresh_boot and not kernel", 80, allowed) == []
@@ -114,12 +145,12 @@ def test_a_skip_no_rule_allows_is_not_a_pass():
 
 
 def test_too_few_passes_is_not_a_pass():
-    from builder.bake import skips
-
     assert skips.problems("sealed", 8, []) == []
     assert skips.problems("sealed", 7, []) == ["only 7 checks passed (a complete sealed run passes at least 8)"]
     assert skips.problems("gate or fresh_boot", 39, [])[0].startswith("only 39 checks passed")
     assert skips.problems("fresh_boot and not kernel", 40, []) == []
+    assert skips.problems("per_vm and fresh_boot and not kernel", 9, [])[0].startswith("only 9 checks passed")
+    assert skips.problems("per_vm and fresh_boot", 10, []) == []
     # a run of some modules only (the QEMU planted faults) is held to no minimum
     assert skips.problems("fresh_boot", 12, [], complete=False) == []
 

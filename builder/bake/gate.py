@@ -106,9 +106,16 @@ class SuiteResult:
                 "junit": str(self.junit) if self.junit else None, "log": str(self.log) if self.log else None}
 
 
+# A second fresh boot of one image runs only the checks about what a boot makes for its own VM
+# (marker per_vm: secrets, identity, first-boot units, services, the VM's address). The rest are about
+# what the disk holds, the same bytes on both VMs, and the first boot ran them.
+SECOND_BOOT = "per_vm"
+
+
 def default_markers(target: Target, phase: str) -> str:
     """The phase's marker, minus `kernel` in a container (it shares the host's kernel)."""
-    return phase if target.backend == "ssh" else f"{phase} and not kernel"
+    expr = f"{SECOND_BOOT} and fresh_boot" if phase == SECOND_BOOT else phase
+    return expr if target.backend == "ssh" else f"{expr} and not kernel"
 
 
 def pytest_command(target: Target, markers: str, junit: Path, record: Path | None = None,
@@ -182,12 +189,12 @@ def stop_running_suites() -> None:
 def run_suite(target: Target | None = None, markers: str | None = None, extra_env: dict[str, str] | None = None,
               log_dir: Path | str | None = None, *, name: str | None = None, record: Path | str | None = None,
               host: str | None = None, port: int = 22, user: str | None = None, key_file: str | None = None,
-              container: str | None = None, fresh_boot: bool = False, timeout: int = 1800,
-              modules: tuple[str, ...] = ()) -> SuiteResult:
+              container: str | None = None, fresh_boot: bool = False, second_boot: bool = False,
+              timeout: int = 1800, modules: tuple[str, ...] = ()) -> SuiteResult:
     """Run tests/image against target; never raises for failing checks (see SuiteResult.ok).
 
-    markers default to the phase: `gate`, or `fresh_boot` with fresh_boot=True
-    (`and not kernel` in a container). extra_env reaches the tests (e.g.
+    markers default to the phase: `gate`, `fresh_boot` with fresh_boot=True, or the per-VM
+    fresh-boot checks with second_boot=True (SECOND_BOOT); `and not kernel` in a container. extra_env reaches the tests (e.g.
     DJBAKE_BUILD_USER); record is a JSON file the
     fresh-boot tests write per-VM identity values to (compare_boots()).
     modules (file names in tests/image) run only those, e.g. where a planted fault's checks live;
@@ -195,7 +202,7 @@ def run_suite(target: Target | None = None, markers: str | None = None, extra_en
     """
     if target is None:
         target = Target(host=host, port=port, user=user, key_file=key_file, container=container)
-    phase = "fresh_boot" if fresh_boot else "gate"
+    phase = SECOND_BOOT if second_boot else "fresh_boot" if fresh_boot else "gate"
     markers = markers or default_markers(target, phase)
     name = name or phase
     out_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix=f"djbake-{name}-"))

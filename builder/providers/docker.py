@@ -79,7 +79,10 @@ class Provider(base.Provider):
 
 
 def verify_image(image: str, workdir, note=print) -> dict[str, dict]:
-    """Sealed checks, then two fresh boots of image (one at a time: 2 cores), then their comparison."""
+    """Sealed checks, then two fresh boots of image (one at a time: 2 cores), then their comparison.
+
+    The first boot runs every fresh-boot check, the second the per-VM ones (gate.SECOND_BOOT): the
+    rest are about the image's files, the same bytes in both containers."""
     workdir.mkdir(parents=True, exist_ok=True)
     client = docker_client.connect()
     checks: dict[str, dict] = {}
@@ -106,7 +109,7 @@ def verify_image(image: str, workdir, note=print) -> dict[str, dict]:
             continue
         try:
             r = gate.run_suite(gate.Target(container=box.id), None, log_dir=workdir, name=f"fresh-boot-{label}",
-                               fresh_boot=True, record=record)
+                               fresh_boot=True, second_boot=label == "b", record=record)
         finally:
             docker_base.stop(box)
         checks[f"fresh_boot_{label}"] = {"ok": r.ok, "detail": r.summary}

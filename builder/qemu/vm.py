@@ -245,13 +245,17 @@ class VM:
         return pid_alive(self.pid)
 
     def stop(self, graceful_seconds: float = 0) -> None:
-        """Stop this VM by its PID: ACPI power-off first if asked, then SIGTERM, then SIGKILL."""
+        """Stop this VM by its PID: ACPI power-off first if asked, then SIGTERM, then SIGKILL.
+
+        Once stopped, stopping again does nothing: the PID is forgotten, so a later call (running()'s
+        exit after an early stop) cannot signal a process that has since been given the same PID."""
         if self.pid is None:
             return
         if graceful_seconds and self.alive():
             monitor_command(self.monitor, "system_powerdown")
             _wait(lambda: not self.alive(), graceful_seconds)
         kill_pid(self.pid, self.proc)
+        self.pid = None
         with contextlib.suppress(FileNotFoundError):
             self.monitor.unlink()
 

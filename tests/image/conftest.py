@@ -8,6 +8,10 @@ selects with -m:
 - sealed:     in the sealed image without booting it (docker: a container
               whose PID 1 is not systemd); nothing per-VM exists yet
 - kernel:     needs a kernel of its own (swap, time sync): skipped on docker
+- per_vm:     about what a boot makes or starts for its own VM (secrets,
+              identity, first-boot units, services, the VM's address), as
+              opposed to what the disk holds, which is the same bytes on
+              every VM booted from it; the second fresh boot runs only these
 
 Expectations come from /etc/djbake/build.env in the image (the DJBAKE_*
 inputs it was built with), so the suite needs no spec. With
@@ -32,6 +36,7 @@ MARKERS = {
     "fresh_boot": "needs a VM/container freshly booted from the sealed image",
     "sealed": "inspects the sealed image without booting it",
     "kernel": "needs a real kernel (swap, time sync, ...): skipped on docker",
+    "per_vm": "about what a boot makes for its own VM: the second fresh boot runs only these",
 }
 
 

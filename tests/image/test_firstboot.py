@@ -6,6 +6,7 @@ import pytest
 from conftest import sha256, show, wait_for
 
 SECRET_MIN_LEN = 50
+pytestmark = pytest.mark.per_vm  # each check here is about what first boot made for this VM
 
 
 @pytest.mark.gate

@@ -25,6 +25,7 @@ def welcome(facts):
         pytest.skip("a project baked in by the spec's app: answers, with its own URLs, not the welcome project")
 
 
+@pytest.mark.per_vm
 def test_django_answers_on_localhost(http, facts):
     r = http.get("/")
     assert r.status == 200, r
@@ -53,6 +54,7 @@ def global_addresses(host) -> list[str]:
     return [line.split()[3].split("/")[0] for line in out.splitlines()]
 
 
+@pytest.mark.per_vm
 def test_django_answers_on_the_vm_address(host, http):
     addrs = [a for a in global_addresses(host) if ":" not in a]
     if not addrs:

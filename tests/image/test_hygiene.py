@@ -33,6 +33,7 @@ def test_sealed_no_secrets_or_private_keys(host):
 
 
 @pytest.mark.fresh_boot
+@pytest.mark.per_vm
 def test_booted_only_per_vm_secrets(host):
     hits = find_secrets(host, allow=PER_VM_SECRETS)
     assert not hits, f"private keys or credentials left: {hits}"
@@ -47,6 +48,7 @@ def test_sealed_root_password_locked(host):
 
 
 @pytest.mark.fresh_boot
+@pytest.mark.per_vm
 def test_secret_key_only_in_env_file(host, app_env):
     if not app_env.get("DJANGO_SECRET_KEY"):
         pytest.fail("no DJANGO_SECRET_KEY")

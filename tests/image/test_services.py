@@ -21,6 +21,7 @@ def expected_units(facts) -> list[str]:
     return units
 
 
+@pytest.mark.per_vm
 def test_services_enabled_and_running(host, facts):
     problems = []
     for unit, (enabled, active) in batch.unit_states(host, expected_units(facts)).items():
@@ -37,6 +38,7 @@ def journal_tail(host, unit: str, lines: int = 25) -> str:
         return host.run(f"journalctl -u {unit} -n {lines} --no-pager -o cat").stdout.strip()
 
 
+@pytest.mark.per_vm
 def test_no_failed_units(host):
     failed = host.run("systemctl list-units --failed --plain --no-legend").stdout.strip()
     logs = "\n".join(f"--- {line.split()[0]}:\n{journal_tail(host, line.split()[0], 10)}"
@@ -235,6 +237,7 @@ def test_postgresql_is_local_or_client_only(host, facts):
         assert host.package("postgresql-client").is_installed
 
 
+@pytest.mark.per_vm
 def test_firstboot_unit_ran(host):
     # Active after the boot that ran it; on later boots its condition skips it.
     assert host.service("djbake-firstboot.service").is_enabled
