@@ -192,11 +192,6 @@ def curl(box, path: str, host: str = "localhost") -> str:
 
 # -- deploying from a git URL and a wheel URL, as the example user-data do -----
 
-def bridge_gateway(engine) -> str:
-    """The host's address on the docker bridge: what a container reaches the host at."""
-    return docker_client.bridge_gateway(engine)
-
-
 def free_port(address: str) -> int:
     with socket.socket() as s:
         s.bind((address, 0))
@@ -244,7 +239,7 @@ def sources(engine, tmp_path_factory):
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     served = tmp_path_factory.mktemp("served")
-    gateway = bridge_gateway(engine)
+    gateway = docker_client.bridge_gateway(engine)
     bare = sample_git_repo(served)
     wheel = sample_wheel(served)
     git_port = free_port(gateway)

@@ -27,7 +27,7 @@ def bridge_gateway(client) -> str | None:
     for config in client.networks.get("bridge").attrs["IPAM"]["Config"] or []:
         if config.get("Gateway"):
             return config["Gateway"].split("/")[0]
-        subnet = ipaddress.ip_network(config.get("Subnet") or "::/128", strict=False)
-        if subnet.version == 4 and subnet.num_addresses > 2:
+        subnet = ipaddress.ip_network(config["Subnet"], strict=False) if config.get("Subnet") else None
+        if subnet and subnet.version == 4 and subnet.num_addresses > 2:
             return str(next(subnet.hosts()))
     return None
