@@ -61,8 +61,9 @@ latest: deps ## Print the newest verified image for PROVIDER
 launch: deps ## Boot/create a VM from the newest verified image for PROVIDER
 	$(DJBAKE) launch --provider $(PROVIDER)
 
+# BENCH_ARGS=--no-audit leaves out Lynis and OpenSCAP (about 50 min of a qemu run under TCG).
 bench: deps apt-cache $(VENV)/.bench-installed ## Measure build/rebuild/boot/size/gate/validate vs same-run baselines (PROVIDER=qemu by default): bench/report.md
-	$(DJBAKE) bench --image $(IMAGE) --provider $(PROVIDER)
+	$(DJBAKE) bench --image $(IMAGE) --provider $(PROVIDER) $(BENCH_ARGS)
 
 # The chart's matplotlib only for the benchmark, not for `make test`.
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed

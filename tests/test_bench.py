@@ -309,6 +309,28 @@ def test_report_shows_every_ratio_the_substitutions_lynis_and_ports(tmp_path):
     assert "test_nginx::test_config" in text
 
 
+def test_report_without_audits_says_so_and_keeps_the_ports(tmp_path):
+    doc = a_document(tmp_path)
+    doc["security"].update({"audited": False, "lynis": {}, "openscap": {}})
+    text = bench.report(doc)
+    assert "- Lynis and OpenSCAP: not run (`djbake bench --no-audit`)." in text
+    assert "hardening index" not in text and "OpenSCAP `" not in text
+    assert "not listening: [443]; nothing else listens publicly" in text
+    assert "Lynis and OpenSCAP: not run" not in bench.report(a_document(tmp_path))
+
+
+def test_no_audit_skips_lynis_and_openscap_only(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench_run.bench_probe, "lynis", lambda s: calls.append("lynis") or {})
+    monkeypatch.setattr(bench_run.bench_openscap, "scan", lambda *a: calls.append("scap") or {"x": 1})
+    assert bench_run.audits(object(), spec.load(SPEC), "docker", "baked",
+                            lambda m: None) == ({}, {"x": 1})
+    assert calls == ["lynis", "scap"]
+    p = cli.parser()
+    assert p.parse_args(["bench", "--no-audit"]).no_audit is True
+    assert p.parse_args(["bench"]).no_audit is False
+
+
 def test_chart_is_a_png_of_both_builds(tmp_path):
     pytest.importorskip("matplotlib")
     doc = a_document(tmp_path)

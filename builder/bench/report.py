@@ -257,6 +257,8 @@ def _security_lines(sec: dict) -> list[str]:
     if not sec:
         return []
     lines = ["", "## Hardening and listening ports", ""]
+    if sec.get("audited") is False:
+        lines.append("- Lynis and OpenSCAP: not run (`djbake bench --no-audit`).")
     known = exceptions.documented()
     lyn = sec.get("lynis") or {}
     if lyn:
