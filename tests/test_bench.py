@@ -95,13 +95,41 @@ def test_size_figures_against_packages_and_ubuntu_minimal():
 
 
 def test_suite_per_check_divides_by_the_number_of_checks():
-    f = bench.suite_per_check(23.0, 57, 0.16, "docker exec", [("test_a::x", 2.5)])
+    f = bench.suite_per_check(23.0, 57, 0.16, "docker", [("test_a::x", 2.5)])
     assert f.value == pytest.approx(round(23.0 / 57, 3))
     assert f.ratio == pytest.approx(f.value / 0.16)
     assert bench.suite_per_check(5.0, 0, 0.1, "ssh", []).value == 0.0
 
 
 # -- the probes' parsers on real output -----------------------------------------
+
+class _LocalTarget:
+    """Stands in for gate.Target's addressing only: testinfra's local backend instead of SSH/docker."""
+    needs_sudo = False
+
+    def hosts_arg(self) -> str:
+        return "local://"
+
+    def describe(self) -> str:
+        return "this host"
+
+
+def test_gate_round_trip_times_true_through_a_real_testinfra_host():
+    seconds = bench_probe.gate_round_trip(_LocalTarget(), times=5)
+    # A local `true` through testinfra: a subprocess, not a login; well under a second anywhere.
+    assert 0 < seconds < 1.0
+
+
+def test_gate_round_trip_baseline_is_the_gates_own_transport(tmp_path):
+    """The baseline is what the gate pays per command (one open connection), named as such."""
+    qemu = bench_targets.SSHSession(type("M", (), {"ssh_port": 2222})(), tmp_path / "key", "djbake")
+    assert qemu.gate_target().hosts_arg() == f"paramiko://djbake@127.0.0.1:2222?timeout=30&ssh_identity_file={tmp_path / 'key'}"
+    assert qemu.gate_target().needs_sudo
+    docker = bench_targets.DockerSession(type("C", (), {"id": "abc123"})())
+    assert docker.gate_target().hosts_arg() == "docker://abc123"
+    f = bench.suite_per_check(23.0, 57, 0.16, "ssh", [])
+    assert "gate's own transport (testinfra over ssh, its connection open" in f.baseline_title
+
 
 def test_packages_parser_on_this_hosts_dpkg_database():
     if not shutil.which("dpkg-query"):
@@ -213,7 +241,7 @@ def a_document(tmp_path) -> dict:
         bench.rebuild(again, full, "the app"),
         bench.boot(11.8, 1.6, "systemd boot finished"),
         *bench.image_size(1200 * bench.MIB, 911030, "docker image"),
-        bench.suite_per_check(23.0, 57, 0.16, "docker exec", [("test_nginx::test_config", 1.2)]),
+        bench.suite_per_check(23.0, 57, 0.16, "docker", [("test_nginx::test_config", 1.2)]),
         bench.render_validate(0.3, {"aws": 1.3, "docker": 1.4}, time.monotonic() - started + 0.5),
     ]
     security = {"lynis": {"baked": 62, "base": 55, "version": "3.0.8", "findings": {

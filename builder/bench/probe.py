@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from builder.bake import gate
 from builder.errors import BuildFailed, UserError
 
 REQUIRED_PORTS = (22, 80, 443)
@@ -35,6 +36,8 @@ class Session(Protocol):
     transport: str
 
     def run(self, command: str, timeout: float = 600) -> tuple[int, str]: ...
+
+    def gate_target(self) -> gate.Target: ...
 
     def put_tar(self, data: bytes) -> None: ...
 
@@ -157,8 +160,24 @@ def lynis(session: Session, timeout: float = LYNIS_TIMEOUT) -> dict:
     return result
 
 
+def gate_round_trip(target: gate.Target, times: int = 10) -> float:
+    """Median seconds of `true` through the in-build gate's own transport: a testinfra host made as
+    gate.run_suite makes it (one paramiko connection over SSH, or docker exec), with sudo when the gate
+    uses it. The first command, which opens the connection, is not counted: the gate opens it once."""
+    import testinfra  # the gate's dependency; imported here, as builder.bake.gate does
+    host = testinfra.get_host(target.hosts_arg(), sudo=target.needs_sudo)
+    if host.run("true").rc != 0:
+        raise BuildFailed(f"`true` failed through testinfra on {target.describe()}")
+    samples = []
+    for _ in range(times):
+        t = time.monotonic()
+        host.run("true")
+        samples.append(time.monotonic() - t)
+    return statistics.median(samples)
+
+
 def round_trip(session: Session, times: int = 10) -> float:
-    """Median seconds of `true` through the session's transport."""
+    """Median seconds of `true` through the session's own transport (qemu: a new SSH login each)."""
     samples = []
     for _ in range(times):
         t = time.monotonic()

@@ -125,9 +125,10 @@ def suite_per_check(suite_seconds: float, checks: int, round_trip_seconds: float
                     slowest: list[tuple[str, float]]) -> Figure:
     per_check = suite_seconds / checks if checks else 0.0
     return Figure("suite_per_check", f"in-build gate suite time per check ({checks} checks)", round(per_check, 3),
-                  "s", f"one `true` command over the same transport ({transport})", round(round_trip_seconds, 3),
+                  "s", f"one `true` through the gate's own transport (testinfra over {transport}, its connection "
+                       "open, with sudo as the gate uses it)", round(round_trip_seconds, 3),
                   why="A check cannot be faster than one command through testinfra's transport; the ratio is "
-                      "how many round trips a check costs on average.",
+                      "how many round trips a check costs on average (pytest's start and collection included).",
                   details={"suite_seconds": round(suite_seconds, 1), "checks": checks,
                            "slowest": [{"check": n, "seconds": round(s, 2)} for n, s in slowest]})
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from builder import providers
+from builder.bake import gate
 from builder.bench import probe as bench_probe
 from builder.docker import base_image as docker_base
 from builder.docker import client as docker_client
@@ -80,6 +81,9 @@ class DockerSession:
         # exec_run has no timeout of its own; the command's `timeout` bounds it.
         code, out = self.container.exec_run(["timeout", str(int(timeout)), *sh(command)])
         return code, out.decode(errors="replace")
+
+    def gate_target(self) -> gate.Target:
+        return gate.Target(container=self.container.id)
 
     def put_tar(self, data: bytes) -> None:
         if not self.container.put_archive("/", data):
@@ -167,6 +171,9 @@ class SSHSession:
     def run(self, command: str, timeout: float = 600) -> tuple[int, str]:
         cmd = self.machine.ssh_command(self.user, self.key, "sudo sh -c " + shlex.quote(command))
         return bench_probe.ssh_run(cmd, None, timeout)
+
+    def gate_target(self) -> gate.Target:
+        return gate.Target(host="127.0.0.1", port=self.machine.ssh_port, user=self.user, key_file=str(self.key))
 
     def put_tar(self, data: bytes) -> None:
         cmd = self.machine.ssh_command(self.user, self.key, "sudo tar -x -C /")
