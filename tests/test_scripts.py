@@ -109,3 +109,32 @@ def test_gunicorn_unit_sandbox_rates_below_the_ceiling_offline():
     if "--offline" in analyze.stderr:
         pytest.skip(f"this host's systemd-analyze has no --offline: {analyze.stderr.strip()}")
     assert hardening.exposure(analyze.stdout) <= hardening.APP_EXPOSURE_CEILING, analyze.stdout[-1500:]
+
+
+def _cloud_public_ips(tmp_path, instance_data: str | None) -> subprocess.CompletedProcess:
+    """djbake-env's cloud_public_ips, run alone in bash (the rest of djbake-env writes /etc)."""
+    script = (SCRIPTS / "files" / "djbake" / "djbake-env").read_text()
+    functions = "\n".join(re.findall(r"^(?:cloud_public_ips|public_ips)\(\) \{\n.*?^\}$", script, re.M | re.S))
+    path = tmp_path / "instance-data.json"
+    if instance_data is not None:
+        path.write_text(instance_data)
+    # PATH without cloud-init: a missing file must not fall back to a query this host cannot answer.
+    return subprocess.run(["bash", "-c", f"set -euo pipefail\n{functions}\nINSTANCE_DATA={path}\ncloud_public_ips"],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+
+
+def test_public_ips_come_from_cloud_inits_instance_data_file(tmp_path):
+    """What `cloud-init query --all` would print, read from the file instead (an EC2-shaped example)."""
+    data = ('{"ds": {"meta_data": {"public-ipv4": "203.0.113.7", "local-ipv4": "10.0.0.5", '
+            '"public-ipv6s": ["2001:db8::5"], "public-hostname": "ec2-203-0-113-7.example"}}, '
+            '"v1": {"public_ssh_keys": ["ssh-ed25519 AAAA"]}}')
+    r = _cloud_public_ips(tmp_path, data)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["203.0.113.7", "[2001:db8::5]"]
+
+
+
+@pytest.mark.parametrize("instance_data", [None, "not json"], ids=["no file, no cloud-init", "not JSON"])
+def test_public_ips_are_best_effort(tmp_path, instance_data):
+    r = _cloud_public_ips(tmp_path, instance_data)
+    assert r.returncode == 0 and r.stdout.strip() == "", (r.stdout, r.stderr)
