@@ -60,6 +60,9 @@ else
     welcome=/srv/app/releases/welcome
     rm -rf "$welcome/src/welcome"
     cp -a "$FILES/welcome/." "$welcome/src/"
+    # Its bytecode, as djbake-deploy compiles a deployed release's (the venv's
+    # came with pip's install): the app's user cannot write it at runtime.
+    "$welcome/venv/bin/python" -m compileall -qq "$welcome/src"
     printf 'DJANGO_SETTINGS_MODULE=welcome.settings\nDJBAKE_WSGI_APP=welcome.wsgi:application\n' >"$welcome/release.env"
     chown -R root:django "$welcome/src" "$welcome/release.env"
     chmod -R u=rwX,g=rX,o= "$welcome/src" "$welcome/release.env"

@@ -64,7 +64,8 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 # Dumps of the build's database (djbake-backup), if any were made: per-VM data.
 rm -rf /var/backups/djbake
 rm -rf /var/tmp/djbake-* /srv/app/src.previous /srv/app/src.new /var/cache/djbake/uv
-find /srv/app /root -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
+# Root's bytecode only: the releases' is compiled at deploy for the app (djbake-deploy).
+find /root -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
 if systemd_running; then
     # Services that write their log when they stop would write it again after
     # the truncation below, at the build VM's shutdown (fail2ban's "Exiting",

@@ -221,3 +221,22 @@ def test_an_interrupted_run_suite_leaves_no_suite_process(tmp_path, monkeypatch)
         signal.signal(signal.SIGINT, previous)
     assert started and started[0].poll() is not None, "the suite's process outlived the interruption"
     assert not gate._running
+
+
+def test_path_stats_reads_what_testinfra_file_reads_in_one_command(tmp_path):
+    """tests/image/batch.path_stats against testinfra's own file() on real files of this host."""
+    import testinfra
+    from tests.image import batch
+    host = testinfra.get_host("local://")
+    (tmp_path / "secret").write_text("x")
+    (tmp_path / "secret").chmod(0o640)
+    (tmp_path / "dir").mkdir(mode=0o751)
+    (tmp_path / "dir").chmod(0o751)
+    (tmp_path / "link").symlink_to(tmp_path / "dir")
+    paths = [str(tmp_path / "secret"), str(tmp_path / "dir"), f"{tmp_path / 'link'}/", str(tmp_path / "missing")]
+    stats = batch.path_stats(host, paths)
+    assert set(stats) == set(paths[:3]), "a missing path is left out, the others are named as asked"
+    for path in paths[:3]:
+        f = host.file(path)
+        assert stats[path] == (f.user, f.group, f.mode), path
+    assert stats[paths[0]][2] == 0o640 and stats[f"{tmp_path / 'link'}/"][2] == 0o751

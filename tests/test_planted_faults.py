@@ -132,6 +132,11 @@ FAULTS: dict[str, Fault] = {
         "/etc/djbake/app.env readable by everyone",
         "chmod 0644 /etc/djbake/app.env && test \"$(stat -c %a /etc/djbake/app.env)\" = 644",
         _f("test_files::test_owner_and_mode", "test_security::test_env_file_private")),
+    "bytecode_gone": Fault(
+        "the live release without its bytecode (workers compile Django at every start)",
+        "find /srv/app/current/venv/ /srv/app/current/src/ -name __pycache__ -type d -prune -exec rm -rf {} +"
+        " && ! find /srv/app/current/venv/lib/ -name '*.pyc' | grep -q .",
+        _f("test_files::test_release_bytecode_compiled")),
     "debug_on": Fault(
         "Django's DEBUG on",
         "sed -i 's/^DEBUG = False$/DEBUG = True/' /srv/app/current/src/welcome/settings.py"
@@ -429,7 +434,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "group-c": ("fail2ban_stopped", "apt_proxy_left", "db_trusts_any_password", "code_writable",
                 "no_restart_policy", "logrotate_gone", "catch_all_answers", "unattended_upgrades_off",
                 "package_missing", "env_key_missing", "sshd_drop_in_first", "firstboot_stamp_gone",
-                "allowed_hosts_unrouted", "snakeoil_key_gone"),
+                "allowed_hosts_unrouted", "snakeoil_key_gone", "bytecode_gone"),
     "group-d": ("ssh_keys_left", "root_password", "build_user_present", "build_log_left", "random_seed_baked",
                 "secret_key_baked", "image_not_activated"),
 }
