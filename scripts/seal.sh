@@ -77,6 +77,11 @@ if systemd_running; then
     journalctl --rotate >/dev/null 2>&1 || true
     journalctl --vacuum-time=1s >/dev/null 2>&1 || true
 fi
+# fail2ban's database, now that it is stopped: it restores the bans it holds
+# at start, and the gate bans the runner's address on purpose (its ban can
+# land again after the check lifts it), so every VM would start out refusing
+# the build host's SSH. Each VM starts its own.
+rm -f /var/lib/fail2ban/fail2ban.sqlite3
 rm -rf /var/log/journal/* /var/log/installer /var/log/cloud-init*.log
 find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
 find /var/log -type f -exec truncate --no-create -s 0 {} +

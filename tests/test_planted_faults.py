@@ -137,6 +137,13 @@ FAULTS: dict[str, Fault] = {
         "find /srv/app/current/venv/ /srv/app/current/src/ -name __pycache__ -type d -prune -exec rm -rf {} +"
         " && ! find /srv/app/current/venv/lib/ -name '*.pyc' | grep -q .",
         _f("test_files::test_release_bytecode_compiled")),
+    "fail2ban_bans_baked": Fault(
+        "fail2ban's database left in the image (with the build's bans, restored at every start)",
+        "mkdir -p /var/lib/fail2ban && cp /dev/null /var/lib/fail2ban/fail2ban.sqlite3"
+        " && test -e /var/lib/fail2ban/fail2ban.sqlite3",
+        _f(),
+        sealed=_f("test_hygiene::test_sealed_no_fail2ban_bans"),
+        before_boot=True),
     "debug_on": Fault(
         "Django's DEBUG on",
         "sed -i 's/^DEBUG = False$/DEBUG = True/' /srv/app/current/src/welcome/settings.py"
@@ -436,7 +443,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
                 "package_missing", "env_key_missing", "sshd_drop_in_first", "firstboot_stamp_gone",
                 "allowed_hosts_unrouted", "snakeoil_key_gone", "bytecode_gone"),
     "group-d": ("ssh_keys_left", "root_password", "build_user_present", "build_log_left", "random_seed_baked",
-                "secret_key_baked", "image_not_activated"),
+                "secret_key_baked", "image_not_activated", "fail2ban_bans_baked"),
 }
 
 

@@ -101,6 +101,14 @@ def test_sealed_no_ssh_access_or_history(host):
 
 
 @pytest.mark.sealed
+def test_sealed_no_fail2ban_bans(host):
+    """fail2ban restores the bans in its database at start: the build's (the gate bans the runner on
+    purpose) would make every VM refuse the build host's SSH. The seal removes the database."""
+    with host.sudo():
+        assert not host.file("/var/lib/fail2ban/fail2ban.sqlite3").exists, "fail2ban's database (and its bans) left"
+
+
+@pytest.mark.sealed
 def test_sealed_logs_and_apt_lists_empty(host):
     with host.sudo():
         logs = host.run("find /var/log -type f -size +0 2>/dev/null").stdout.split()
