@@ -160,6 +160,15 @@ def lynis(session: Session, timeout: float = LYNIS_TIMEOUT) -> dict:
     return result
 
 
+def _median_seconds(call, times: int) -> float:
+    samples = []
+    for _ in range(times):
+        t = time.monotonic()
+        call()
+        samples.append(time.monotonic() - t)
+    return statistics.median(samples)
+
+
 def gate_round_trip(target: gate.Target, times: int = 10) -> float:
     """Median seconds of `true` through the in-build gate's own transport: a testinfra host made as
     gate.run_suite makes it (one paramiko connection over SSH, or docker exec), with sudo when the gate
@@ -168,22 +177,12 @@ def gate_round_trip(target: gate.Target, times: int = 10) -> float:
     host = testinfra.get_host(target.hosts_arg(), sudo=target.needs_sudo)
     if host.run("true").rc != 0:
         raise BuildFailed(f"`true` failed through testinfra on {target.describe()}")
-    samples = []
-    for _ in range(times):
-        t = time.monotonic()
-        host.run("true")
-        samples.append(time.monotonic() - t)
-    return statistics.median(samples)
+    return _median_seconds(lambda: host.run("true"), times)
 
 
 def round_trip(session: Session, times: int = 10) -> float:
     """Median seconds of `true` through the session's own transport (qemu: a new SSH login each)."""
-    samples = []
-    for _ in range(times):
-        t = time.monotonic()
-        session.run("true", timeout=60)
-        samples.append(time.monotonic() - t)
-    return statistics.median(samples)
+    return _median_seconds(lambda: session.run("true", timeout=60), times)
 
 
 def run_checked(session: Session, command: str, what: str, timeout: float = 3600) -> float:

@@ -184,7 +184,8 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
         with target.baked(artifact) as (baked_seconds, session):
             baked_packages = bench_probe.packages(session)
             ports = bench_probe.listening(session)
-            round_trip = bench_probe.gate_round_trip(session.gate_target())
+            gate_target = session.gate_target()
+            round_trip = bench_probe.gate_round_trip(gate_target)
             login_round_trip = bench_probe.round_trip(session)
             note(f"baked: HTTP 200 after {baked_seconds:.0f} s; ports {ports['public_tcp']}")
             lynis_baked, scap_baked = audits(session, spec, provider, "baked", note) if audit else ({}, {})
@@ -213,7 +214,7 @@ def run(spec_path: Path, provider: str, out: Path, new_build: Callable[[str], ob
         figures.append(bench.boot(baked_seconds, base_seconds, target.base_ready_what))
         installed_kib = sum(baked_packages.values())
         figures.extend(bench.image_size(target.image_bytes(artifact), installed_kib, target.size_what))
-        figures.append(gate_figure(build_dir, full_timings, round_trip, session.gate_target().backend))
+        figures.append(gate_figure(build_dir, full_timings, round_trip, gate_target.backend))
         figures[-1].details["login_round_trip_seconds"] = round(login_round_trip, 3)
 
     security = {
