@@ -16,11 +16,14 @@ from pydantic import Field
 
 from builder import paths, tables
 from builder.providers import base
-from builder.qemu import accel, base_image, fresh_boot, vm
+from builder.qemu import accel, base_image, fresh_boot, overlay, vm
 
 BUILD_USER = "djbake"
 KEY_FILE = "build_key"
 SEED_DIR = "seed"
+# The image layer's source: an overlay over this build's own name for the cached stack disk.
+LAYER_PIN = "stack-layer.qcow2"
+LAYER_OVERLAY = "image-layer.qcow2"
 
 
 _PLACEHOLDERS: dict[str, str] = {}
@@ -140,7 +143,10 @@ class Provider(base.Provider):
         ctx.note(f"accelerator: {choice.accelerator} ({choice.reason})")
 
     def use_layer(self, ctx: base.BuildContext, disk: Path) -> None:
-        ctx.state["layer"] = disk
+        # Packer copies its source disk whole before it boots it; given an overlay it copies a few
+        # hundred KiB, and its capture reads through to the stack disk (builder/qemu/overlay.py).
+        pin = overlay.pinned(disk, ctx.build_dir / LAYER_PIN)
+        ctx.state["layer"] = overlay.create(pin, ctx.build_dir / LAYER_OVERLAY)
 
     def vcpus(self, accelerator: str) -> int:
         """One vCPU under TCG: Debian 13's kernel patches its own code live (static keys, text_poke
@@ -187,3 +193,6 @@ class Provider(base.Provider):
 
     def cleanup(self, ctx: base.BuildContext) -> None:
         vm.delete_key(ctx.build_dir / KEY_FILE)
+        # The capture has read them (or the build failed): the stack disk's space is the cache's again.
+        for name in (LAYER_OVERLAY, LAYER_PIN):
+            (ctx.build_dir / name).unlink(missing_ok=True)

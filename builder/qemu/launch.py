@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder import paths, safe_paths
-from builder.errors import BuildFailed, UserError
-from builder.qemu import accel, vm
+from builder.errors import UserError
+from builder.qemu import accel, overlay, vm
 
 USER = "admin"
 
@@ -68,10 +67,7 @@ def start(artifact: Path, name: str, user_data: str | None = None, cpus: int = 2
     safe_paths.remove(directory, paths.vms_dir())  # only a directory djbake made there
     safe_paths.make(directory)
     disk = directory / "disk.qcow2"
-    proc = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(artifact.resolve()),
-                           str(disk)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise BuildFailed(f"qemu-img create of the overlay failed: {proc.stderr.strip()}")
+    overlay.create(artifact, disk)
     key = directory / "id_ed25519"
     public = vm.new_key(key, comment=f"djbake-launch-{name}")
     seed = vm.write_seed_dir(directory / "seed", vm.merge_user_data(vm.user_config(USER, public), user_data),
