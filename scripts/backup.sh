@@ -8,7 +8,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-apt_install s3cmd
+apt_install s3cmd   # postgresql.sh installed it in the stack layer: nothing to do then
 put djbake/djbake-backup /usr/local/sbin/djbake-backup 0755
 put systemd/djbake-backup.service /etc/systemd/system/djbake-backup.service 0644
 put systemd/djbake-backup.timer /etc/systemd/system/djbake-backup.timer 0644

@@ -9,7 +9,11 @@ set -euo pipefail
 
 case "${DJBAKE_DATABASE:-postgresql}" in
 postgresql)
-    apt_install postgresql postgresql-client
+    # s3cmd is backup.sh's (djbake-backup's uploads). Installed here, in the
+    # cached stack layer, so that an app-only rebuild's image layer runs no apt
+    # (backup.sh's own apt_install then finds it installed): 39 s of the image
+    # layer under TCG in the bench of 37802ad.
+    apt_install postgresql postgresql-client s3cmd
     # Debian's default listens on localhost only and authenticates local
     # TCP users by scram-sha-256: that is what the app uses. Nothing to change.
     grep -Eq "^#?listen_addresses = 'localhost'" /etc/postgresql/*/main/postgresql.conf \

@@ -74,6 +74,33 @@ def test_apt_installs_go_through_the_retry_wrapper():
     assert 'Acquire::Retries "5"' in (SCRIPTS / "files" / "apt" / "99zz-djbake-retries").read_text()
 
 
+def test_apt_install_asks_apt_only_for_what_dpkg_does_not_hold(tmp_path):
+    """lib.sh's apt_install against this host's real dpkg database (bash and coreutils are
+    installed on every Debian host); apt-get itself is a stand-in that records what it was asked
+    for, since the test may not install packages on the host. An image layer whose scripts name
+    only packages the cached stack layer installed runs no apt at all."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "apt-calls"
+    (bin_dir / "apt-get").write_text(f'#!/bin/sh\necho "$*" >>{calls}\n')
+    (bin_dir / "apt-get").chmod(0o755)
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "deb_Packages").write_text("")
+    script = (f". {SCRIPTS / 'lib.sh'}\n"
+              "apt_use_cache() { :; }\n"           # no proxy files written on the host
+              "apt_lists() { :; }\n"               # the lists: not this test's concern
+              "apt_install bash coreutils\n"
+              "apt_install bash djbake-no-such-package 'coreutils=1.0' libstdc++6\n")
+    r = subprocess.run(["bash", "-c", "set -euo pipefail\n" + script], capture_output=True, text=True, timeout=60,
+                       env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SCRIPT_NAME": "test"})
+    assert r.returncode == 0, r.stderr
+    assert "already installed: bash coreutils" in r.stdout
+    asked = calls.read_text().splitlines()
+    assert len(asked) == 1, asked
+    assert asked[0].endswith("install djbake-no-such-package coreutils=1.0"), asked   # libstdc++6: '+' taken literally
+
+
 def test_payload_has_lib_and_files(tmp_path):
     from builder import spec as spec_mod
     from builder.bake import template
