@@ -18,7 +18,7 @@ APT_PACKAGES := packer qemu-system-x86 qemu-utils mmdebstrap docker.io shellchec
 	genisoimage xorriso openssh-client python3-venv curl git lynis apt-cacher-ng iproute2 \
 	postgresql pebble
 
-.PHONY: help deps apt-cache image render validate verify images latest launch bench test test-fast test-faults test-matrix lint clean
+.PHONY: help deps apt-cache image render validate verify images latest launch bench test test-fast test-faults test-matrix test-rebuild lint clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +81,11 @@ test-matrix: deps ## Bake, gate and fresh-boot verify the default spec on every 
 	@bash scripts/host/start-apt-cache.sh || echo "apt-cache: not started; builds fetch packages directly"
 	$(PY) -m builder.os_matrix $(OSES)
 	$(PY) -m pytest -m matrix tests/test_os_matrix.py $(PYTEST_ARGS)
+
+# make test skips the QEMU rebuild when it would take CI past its 90 minutes (slower machines); this runs
+# the QEMU end-to-end module with it, alone (~90 min under TCG on the slower machines).
+test-rebuild: deps ## The QEMU end-to-end tests with the cached-stack-layer rebuild always run
+	DJBAKE_TEST_REBUILD=1 $(PY) -m pytest -m vm tests/test_qemu_e2e.py $(PYTEST_ARGS)
 
 # make test plants the faults in groups; this plants each alone (~20 min here): docs/verification.md.
 test-faults: deps ## Plant every fault of tests/test_planted_faults.py in its own container (docker)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test: the QEMU end-to-end module (marker vm: a bake, two fresh boots,
-# a launch and a rebuild under TCG, ~45 minutes, one or two vCPUs) runs in
+# a launch and a rebuild under TCG, 73 min in CI on 2026-12-02, one vCPU) runs in
 # a pytest of its own beside everything else, instead of after it: the
 # rest (docker builds, AWS against moto, unit tests) used the other core
 # while it waited, and CI must end within 90 minutes.
@@ -15,10 +15,21 @@ cd "$(dirname "$0")/.."
 mkdir -p build
 log=build/test-vm.log
 
+# The QEMU run is the longer one, and its VM's one vCPU thread (TCG) does
+# not wait well: on a slower machine of this kind the rest ended after
+# 53 min and the QEMU build had not ended after 60 (a CI run, 2026-12-01).
+# So it runs at a higher priority and the rest (docker builds under
+# dockerd, moto, unit tests) fills the time it leaves. Only root may raise
+# a priority; CI runs as root.
+priority=()
+if [ "$(id -u)" = 0 ]; then
+    priority=(nice -n -10)
+fi
+
 # Job control for this one job: a background job of a script otherwise
 # ignores SIGINT, and the QEMU run could not be interrupted to stop its VMs.
 set -m
-"$py" -m pytest -m vm "$@" >"$log" 2>&1 &
+"${priority[@]}" "$py" -m pytest -m vm "$@" >"$log" 2>&1 &
 vm_pid=$!
 set +m
 # Interrupted (Ctrl-C, CI's timeout): the QEMU run goes too; its tests stop their VMs.

@@ -176,7 +176,8 @@ def test_bake_verify_copy_select_launch_prune(emulator):
     assert suite["passed"] >= 30 and "fresh_boot" in suite["markers"], suite
     # testinfra went over SSH to the instance's address (the stand-in), as the image's default user.
     assert Path(suite["log"]).read_text().startswith(f"# admin@{harness.STANDIN_IP}:22: "), suite["log"]
-    assert f"--hosts=paramiko://admin@{harness.STANDIN_IP}:22" in Path(suite["log"]).read_text().splitlines()[0]
+    # Not root: every command through one root process started with sudo (builder/bake/root_shell.py).
+    assert f"--hosts=djbake-root://admin@{harness.STANDIN_IP}:22" in Path(suite["log"]).read_text().splitlines()[0]
     instance = result["checks"]["instance"]
     boot = [e for e in mirror.events[booted_before:] if e.startswith(f"{instance} running")]
     assert boot and "aws-standin:" not in boot[0], mirror.events  # the AMI's disk, not the source stand-in

@@ -123,7 +123,7 @@ def test_gate_round_trip_times_true_through_a_real_testinfra_host():
 def test_gate_round_trip_baseline_is_the_gates_own_transport(tmp_path):
     """The baseline is what the gate pays per command (one open connection), named as such."""
     qemu = bench_targets.SSHSession(type("M", (), {"ssh_port": 2222})(), tmp_path / "key", "djbake")
-    assert qemu.gate_target().hosts_arg() == f"paramiko://djbake@127.0.0.1:2222?timeout=30&ssh_identity_file={tmp_path / 'key'}"
+    assert qemu.gate_target().hosts_arg() == f"djbake-root://djbake@127.0.0.1:2222?timeout=30&ssh_identity_file={tmp_path / 'key'}"
     assert qemu.gate_target().needs_sudo
     docker = bench_targets.DockerSession(type("C", (), {"id": "abc123"})())
     assert docker.gate_target().hosts_arg() == "docker://abc123"

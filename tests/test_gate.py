@@ -73,13 +73,14 @@ def test_second_boot_runs_what_differs_between_vms():
     assert len(container) >= skips.MIN_PASSED["per_vm"] + 3  # a spec without PostgreSQL skips 2, without nginx 2
 
 
-def test_ssh_target_uses_paramiko_and_sudo(tmp_path):
+def test_ssh_target_uses_one_root_process_unless_it_is_root(tmp_path):
     t = gate.Target(host="127.0.0.1", port=2222, user="djbake", key_file="/k")
     cmd = gate.pytest_command(t, "gate", tmp_path / "j.xml")
-    assert "--hosts=paramiko://djbake@127.0.0.1:2222?timeout=30&ssh_identity_file=/k" in cmd
-    assert "--sudo" in cmd
+    assert "--hosts=djbake-root://djbake@127.0.0.1:2222?timeout=30&ssh_identity_file=/k" in cmd
+    assert "--sudo" not in cmd   # the root process is root already
     root = gate.Target(host="h", user="root")
-    assert "--sudo" not in gate.pytest_command(root, "gate", tmp_path / "j.xml")
+    cmd = gate.pytest_command(root, "gate", tmp_path / "j.xml")
+    assert "--hosts=paramiko://root@h:22?timeout=30" in cmd and "--sudo" not in cmd
     with pytest.raises(ValueError):
         gate.Target(host="h", container="c")
 
@@ -240,3 +241,24 @@ def test_path_stats_reads_what_testinfra_file_reads_in_one_command(tmp_path):
         f = host.file(path)
         assert stats[path] == (f.user, f.group, f.mode), path
     assert stats[paths[0]][2] == 0o640 and stats[f"{tmp_path / 'link'}/"][2] == 0o751
+
+
+def test_the_root_process_answers_each_command_apart():
+    """builder/bake/root_shell.py's server, run here as the guest runs it: exit status, both outputs as
+    bytes, and a command reading stdin gets nothing of the request stream (it would eat the next request)."""
+    import base64
+    import json
+
+    from builder.bake import root_shell
+
+    proc = subprocess.Popen([sys.executable, "-u", "-c", root_shell.SERVER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    answers = []
+    for cmd in ("printf 'a\\000b'; echo err >&2; exit 3", "cat; echo after-cat", "echo $0"):
+        proc.stdin.write(json.dumps({"cmd": cmd}) + "\n")
+        proc.stdin.flush()
+        a = json.loads(proc.stdout.readline())
+        answers.append((a["rc"], base64.b64decode(a["out"]), base64.b64decode(a["err"])))
+    proc.stdin.close()
+    assert proc.wait(timeout=10) == 0
+    assert answers == [(3, b"a\x00b", b"err\n"), (0, b"after-cat\n", b""), (0, b"/bin/sh\n", b"")]

@@ -216,3 +216,97 @@ def test_two_builds_of_one_layer_at_once_make_it_once(tmp_path, cache):
     first.join(10), second.join(10)
     assert results["a"].built and not results["b"].built and results["b"].path == results["a"].path
     assert (len(first_calls), len(second_calls)) == (1, 0)
+
+
+# -- the stack's packages, preinstalled in a base made here (stack.preinstall) --
+
+def _apt_install_words(script: Path) -> set[str]:
+    """The literal package names of a script's apt_install lines (continuations joined; variables left out)."""
+    text = script.read_text().replace("\\\n", " ")
+    words: set[str] = set()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("apt_install "):
+            words.update(w for w in line.split()[1:] if "$" not in w)
+    return words
+
+
+def _spec(tmp_path: Path, **stack) -> spec.Spec:
+    import yaml
+
+    data = yaml.safe_load(SPEC_TEXT)
+    data["stack"].update(stack)
+    path = tmp_path / f"spec-{len(list(tmp_path.glob('spec-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return spec.load(path)
+
+
+def test_each_stack_scripts_packages_are_its_apt_install_lines(tmp_path):
+    """The table (stack.Script.packages) and the scripts must not drift apart: a package a script
+    installs and the table leaves out costs minutes of the build VM under TCG again."""
+    from builder import tables
+    from builder.bake import stack
+
+    everything = _spec(tmp_path, redis=True, build_tools=True, database="postgresql")
+    for script in stack.scripts_for(everything, stack.STACK_LAYER):
+        listed = set(script.packages(everything))
+        if script.file == "python.sh":   # the toolchain reaches it as ${DJBAKE_TOOLCHAIN}
+            assert set(tables.BUILD_TOOLS) <= listed
+            listed -= set(tables.BUILD_TOOLS)
+        assert listed == _apt_install_words(ROOT / "scripts" / script.file), script.file
+
+
+def test_the_image_layer_installs_nothing_the_stack_did_not_preinstall(tmp_path):
+    """An app-only rebuild's image layer runs no apt: what its scripts install is already there."""
+    from builder.bake import stack
+
+    s = _spec(tmp_path)
+    preinstalled = set(stack.preinstall(s))
+    for script in stack.scripts_for(s, stack.IMAGE_LAYER):
+        assert _apt_install_words(ROOT / "scripts" / script.file) <= preinstalled, script.file
+
+
+def test_preinstall_follows_the_spec(tmp_path):
+    from builder import tables
+    from builder.bake import stack
+
+    default = stack.preinstall(_spec(tmp_path))
+    assert "postgresql" in default and "nginx" in default and "redis-server" not in default
+    assert len(default) == len(set(default))
+    assert not set(tables.BUILD_TOOLS) & set(default)
+    external = stack.preinstall(_spec(tmp_path, database="none", nginx=False, certbot=False))
+    assert "postgresql-client" in external and "postgresql" not in external and "s3cmd" not in external
+    assert "nginx" not in external and "certbot" not in external
+    assert "redis-server" in stack.preinstall(_spec(tmp_path, redis=True))
+    # the spec's own packages are base.sh's to check against the archive, not mmdebstrap's
+    assert "htop" not in default
+
+
+def test_the_bootstrapped_base_is_keyed_by_the_stack_packages(tmp_path):
+    from builder.qemu import base_image
+
+    plain = base_image.input_hash("debian-13")
+    with_stack = base_image.input_hash("debian-13", extra=("nginx", "postgresql"))
+    assert plain != with_stack
+    # order and repeats do not make another base
+    assert with_stack == base_image.input_hash("debian-13", extra=("postgresql", "nginx", "nginx"))
+    assert "nginx" in base_image.inputs("debian-13", extra=("nginx",))["packages"]
+
+
+def test_base_prune_keeps_the_newest_of_an_os_and_the_one_just_made(tmp_path):
+    from builder.qemu import base_image
+
+    made = []
+    for i in range(5):
+        stem = f"debian-13-{i:016x}"
+        for suffix in (".qcow2", ".sha256", ".json", ".vmlinuz", ".initrd"):
+            (tmp_path / (stem + suffix)).write_text("x")
+            os.utime(tmp_path / (stem + suffix), (1000 + i, 1000 + i))
+        made.append(tmp_path / (stem + ".qcow2"))
+    (tmp_path / "debian-12-00000000000000aa.qcow2").write_text("other OS")
+    (tmp_path / ".bootstrap.lock").write_text("")
+    base_image._prune_old(made[0], newest=3)   # the oldest was just made (a cached one reused elsewhere)
+    left = sorted(p.name for p in tmp_path.glob("debian-13-*.qcow2"))
+    assert left == [m.name for m in (made[0], made[3], made[4])]
+    assert not list(tmp_path.glob(made[1].stem + ".*")) and not list(tmp_path.glob(made[2].stem + ".*"))
+    assert (tmp_path / "debian-12-00000000000000aa.qcow2").exists() and (tmp_path / ".bootstrap.lock").exists()

@@ -8,9 +8,10 @@ user-data and gets HTTP 200 through the forwarded port. On that VM, where
 kernel and firewall are real: a reboot keeps it serving with the same
 secrets, planted kernel and firewall faults fail exactly their checks, and
 a full disk leaves PostgreSQL consistent (tests/launched_vm.py). Last, it
-rebuilds on the cached stack layer. About 45 minutes under TCG on 2 cores (the stack
-layer ~10-15, the image layer with its gate ~10, two fresh boots ~10,
-launch ~5, the rebuild ~10). Every VM is stopped at the end, by PID.
+rebuilds on the cached stack layer. In CI on 2026-12-02 (TCG, 2 cores, beside
+the rest of the tests): base 2.5 min, stack layer 16, image layer with its gate 17,
+two fresh boots 21, the launch tests 15; the rebuild skipped for time. Every VM
+is stopped at the end, by PID.
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +41,13 @@ from tests.launched_vm import Guest
 pytestmark = pytest.mark.vm
 
 DJBAKE = [sys.executable, "-m", "builder"]
-BUILD_TIMEOUT = 60 * 60
+BUILD_TIMEOUT = 75 * 60
+# CI must end within 90 minutes. On the slower machines of this kind the first build took 57 min
+# under CI's load (2026-12-02, with the stack packages in the base and the suite's root process;
+# 75+ min before them), and the rebuild (~0.4 of a build) would take the run past its limit; it
+# then skips, saying so, and `make test-rebuild` runs it alone. On the faster ones it runs.
+CI_BUDGET = 80 * 60
+STARTED = time.monotonic()
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +61,28 @@ def djbake(env, *args, timeout=600) -> subprocess.CompletedProcess:
     return subprocess.run([*DJBAKE, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def bake(env, log: Path, *args) -> subprocess.CompletedProcess:
+    """`djbake image` with its output written to `log` as it comes (one line per step and Packer step),
+    so a build that runs out of time still says where its time went: a CI run's build once hit
+    BUILD_TIMEOUT and left nothing but the timeout. Out of time, it is interrupted as Ctrl-C would
+    (djbake stops its VMs) and the test fails with the log's tail."""
+    with log.open("w") as out:
+        proc = subprocess.Popen([*DJBAKE, "image", *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                text=True)
+        try:
+            proc.wait(timeout=BUILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            pytest.fail(f"djbake image {' '.join(args)} did not end in {BUILD_TIMEOUT} s; its log ({log}) "
+                        f"ends:\n{log.read_text()[-6000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, log.read_text(), "")
+
+
 @pytest.fixture(scope="module")
 def baked(env):
     reuse = os.environ.get("DJBAKE_TEST_QEMU_BUILD")
@@ -60,10 +91,8 @@ def baked(env):
         # (catalog.sqlite, image.log) stands for the bake; its catalog is copied, its images are only read.
         shutil.copy(Path(reuse) / "catalog.sqlite", env["DJBAKE_CATALOG"])
         return subprocess.CompletedProcess([], 0, (Path(reuse) / "image.log").read_text(), "")
-    proc = djbake(env, "image", "--provider", "qemu", "--plain", timeout=BUILD_TIMEOUT)
-    log = proc.stdout + proc.stderr
-    (Path(env["DJBAKE_IMAGES"]).parent / "image.log").write_text(log)
-    assert proc.returncode == 0, log[-6000:]
+    proc = bake(env, Path(env["DJBAKE_IMAGES"]).parent / "image.log", "--provider", "qemu", "--plain")
+    assert proc.returncode == 0, proc.stdout[-6000:]
     return proc
 
 
@@ -245,8 +274,13 @@ def test_rebuild_reuses_the_stack_layer(baked, env):
     build's key; the whole image layer, gate and seal run again.
     """
     (first,) = catalog.Catalog(Path(env["DJBAKE_CATALOG"])).query(provider="qemu", verified=True)
-    proc = djbake(env, "image", "--provider", "qemu", "--plain", "--no-verify", timeout=BUILD_TIMEOUT)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    elapsed, built = time.monotonic() - STARTED, first.timings["total_seconds"]
+    if elapsed + 0.4 * built > CI_BUDGET and not os.environ.get("DJBAKE_TEST_REBUILD"):
+        pytest.skip(f"the first build took {built:.0f} s here and this run {elapsed:.0f} s so far: a "
+                    f"rebuild would take it past {CI_BUDGET // 60} min (CI's limit is 90); `make test-rebuild` runs it")
+    proc = bake(env, Path(env["DJBAKE_IMAGES"]).parent / "rebuild.log", "--provider", "qemu", "--plain",
+                "--no-verify")
+    assert proc.returncode == 0, proc.stdout[-6000:]
     entries = catalog.Catalog(Path(env["DJBAKE_CATALOG"])).query(provider="qemu")
     (again,) = [e for e in entries if e.build_id != first.build_id]
     assert again.extra["stack_layer"]["key"] == first.extra["stack_layer"]["key"]

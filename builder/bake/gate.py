@@ -5,8 +5,9 @@
 
 Packer runs that as a shell-local provisioner after the stack scripts and
 before seal.sh (builder/bake/template.py `_gate`). It runs pytest-testinfra on
-tests/image/ against the build VM (paramiko, with the build key; sudo when
-the build user is not root) or the build container (docker backend),
+tests/image/ against the build VM (paramiko, with the build key; when the
+build user is not root, every command through one root process started
+with sudo: builder/bake/root_shell.py) or the build container (docker backend),
 writes `gate.junit.xml` and `gate.log` into DIR, and exits 1 naming every
 failed check: a failed check fails the Packer build, so no image exists.
 When every check passed it reads the target's package lists through the same
@@ -35,6 +36,9 @@ from builder.errors import BuildFailed, UserError
 from builder.paths import ROOT
 
 SUITE = ROOT / "tests" / "image"
+# testinfra's scheme for builder/bake/root_shell.py's backend, which registers it when imported
+# (tests/image/conftest.py does; importing it loads testinfra, which not every `djbake` command needs).
+ROOT_SHELL = "djbake-root"
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,10 @@ class Target:
     def hosts_arg(self) -> str:
         if self.container:
             return f"docker://{self.container}"
-        spec = f"paramiko://{self.user or 'root'}@{self.host}:{self.port}?timeout=30"
+        # Not root: every command through one root process (builder/bake/root_shell.py) instead of
+        # a channel and `sudo /bin/sh -c` each, the suite's cost under emulation.
+        scheme = ROOT_SHELL if self.needs_sudo else "paramiko"
+        spec = f"{scheme}://{self.user or 'root'}@{self.host}:{self.port}?timeout=30"
         if self.key_file:
             spec += f"&ssh_identity_file={self.key_file}"
         return spec
@@ -123,8 +130,6 @@ def pytest_command(target: Target, markers: str, junit: Path, record: Path | Non
     paths = [str(SUITE / m) for m in modules] or [str(SUITE)]
     cmd = [sys.executable, "-m", "pytest", *paths, f"--hosts={target.hosts_arg()}", "-m", markers,
            f"--junitxml={junit}", "-p", "no:cacheprovider", "-rfE", "--tb=short", "-q", "--color=no"]
-    if target.needs_sudo:
-        cmd.append("--sudo")
     if record is not None:
         cmd.append(f"--record={record}")
     return cmd
@@ -132,7 +137,7 @@ def pytest_command(target: Target, markers: str, junit: Path, record: Path | Non
 
 def _cases(path: Path) -> list[tuple[str, ET.Element]]:
     """(module::test, its <testcase>) of a junit xml file; none when it is missing or unreadable.
-    The parametrized host id ("[paramiko://...]") is noise here and left out of the name."""
+    The parametrized host id ("[djbake-root://...]", "[docker://...]") is noise here and left out of the name."""
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, FileNotFoundError):
@@ -276,7 +281,9 @@ def _record_packages(target: Target, log_dir: Path) -> None:
     """The bill of materials' raw lists (sbom.record), read through the suite's own transport."""
     import testinfra   # loads pytest's plugin machinery: only here, not for every `djbake` command
 
-    host = testinfra.get_host(target.hosts_arg(), sudo=target.needs_sudo)
+    from builder.bake import root_shell  # noqa: F401  (registers the backend hosts_arg names)
+
+    host = testinfra.get_host(target.hosts_arg())
 
     def run(command: str) -> str:
         out = host.run(command)

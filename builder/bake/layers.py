@@ -4,8 +4,9 @@ A layered provider (qemu) builds in two Packer runs. The first runs the
 stack layer's scripts (stack.STACK_LAYER: apt, Python, the database server)
 on the base image and keeps the disk here, under a key of everything those
 scripts read; the second runs the image layer's scripts, the in-build gate
-and the seal on a copy of that disk. A later build whose key is unchanged
-(only the app, a late script or the provenance changed) skips the first run.
+and the seal on an overlay over that disk (builder/qemu/overlay.py). A
+later build whose key is unchanged (only the app, a late script or the
+provenance changed) skips the first run.
 
 The cached disk is an intermediate, never an image: it is not sealed (its
 host keys and machine-id are replaced by the seal of every image built on

@@ -171,10 +171,13 @@ def _median_seconds(call, times: int) -> float:
 
 def gate_round_trip(target: gate.Target, times: int = 10) -> float:
     """Median seconds of `true` through the in-build gate's own transport: a testinfra host made as
-    gate.run_suite makes it (one paramiko connection over SSH, or docker exec), with sudo when the gate
-    uses it. The first command, which opens the connection, is not counted: the gate opens it once."""
+    gate.run_suite makes it (over SSH as a user other than root, one root process on one paramiko
+    connection: builder/bake/root_shell.py; or docker exec). The first command, which opens the
+    connection (and starts that process), is not counted: the gate does that once."""
     import testinfra  # the gate's dependency; imported here, as builder.bake.gate does
-    host = testinfra.get_host(target.hosts_arg(), sudo=target.needs_sudo)
+
+    from builder.bake import root_shell  # noqa: F401  (registers the backend hosts_arg names)
+    host = testinfra.get_host(target.hosts_arg())
     if host.run("true").rc != 0:
         raise BuildFailed(f"`true` failed through testinfra on {target.describe()}")
     return _median_seconds(lambda: host.run("true"), times)

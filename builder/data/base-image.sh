@@ -25,6 +25,10 @@ mkdir -p /etc/systemd/resolved.conf.d
 printf '[Resolve]\nLLMNR=no\nMulticastDNS=no\n' > /etc/systemd/resolved.conf.d/djbake.conf
 # mmdebstrap's own apt options were for bootstrapping only.
 rm -f /etc/apt/apt.conf.d/99mmdebstrap
+# unattended-upgrades, when the spec's stack packages brought it, wrote
+# 20auto-upgrades: apt's timers would then catch up at the build VM's boot and
+# race the build's own dpkg. base.sh removes it too; upgrades.sh switches it on.
+rm -f /etc/apt/apt.conf.d/20auto-upgrades
 
 # cloud-init: NoCloud only (no slow probing of cloud metadata services),
 # networking stays with networkd above, and apt's sources stay those the

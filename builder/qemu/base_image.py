@@ -4,12 +4,15 @@ Two sources, chosen by the spec's `providers.qemu.source_image`:
 
 - `bootstrap`: a Debian qcow2 built here with mmdebstrap (kernel
   linux-image-cloud-amd64, GRUB on an MBR disk, systemd-networkd DHCP,
-  openssh-server, cloud-init with NoCloud, sudo). No download of a cloud
-  image, so it works air-gapped with only the host's Debian mirror. It is
-  cached under build/cache/base/ (DJBAKE_CACHE moves the cache) keyed by a
-  hash of its inputs: recipe version, package list, mirrors and the chroot
-  script's contents. It is built into a temporary directory and renamed
-  into place, so a half-built base is never used.
+  openssh-server, cloud-init with NoCloud, sudo), and the apt packages the
+  spec's stack layer installs (stack.preinstall: installed here natively,
+  where the build VM under TCG took minutes per script). No download of a
+  cloud image, so it works air-gapped with only the host's Debian mirror. It
+  is cached under build/cache/base/ (DJBAKE_CACHE moves the cache) keyed by
+  a hash of its inputs: recipe version, package list, mirrors and the chroot
+  script's contents; the newest KEEP of an OS are kept. It is built into a
+  temporary directory and renamed into place, so a half-built base is never
+  used.
 - unset: the official cloud image from tables.SOURCE_IMAGES (URL plus
   checksum; Packer downloads and checks it). An explicit URL or a local file
   path is used as given.
@@ -41,6 +44,7 @@ RECIPE_VERSION = "1"
 SETUP_SCRIPT = paths.DATA / "base-image.sh"
 DISK_GB = 3          # Packer grows it to the spec's disk_size_gb; cloud-init grows the partition
 PART_START = 2048    # sectors: 1 MiB, room for GRUB's core.img after the MBR
+KEEP = 3             # newest bases of an OS kept: specs with other stack packages have bases of their own
 
 PACKAGES = (
     "linux-image-cloud-amd64", "grub-pc", "initramfs-tools",
@@ -139,8 +143,8 @@ def _os(os_name: str) -> tables.OS:
     return os_
 
 
-def inputs(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES) -> dict:
-    """Everything that decides the base disk's contents."""
+def inputs(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES, extra: tuple[str, ...] = ()) -> dict:
+    """Everything that decides the base disk's contents; extra: packages beyond PACKAGES (Debian's names)."""
     if arch != "amd64":
         raise UserError(f"source_image: bootstrap builds amd64 only, not {arch}")
     os_ = _os(os_name)
@@ -148,7 +152,7 @@ def inputs(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES) -> di
         "recipe": RECIPE_VERSION,
         "os": os_name,
         "arch": arch,
-        "packages": sorted(distro.packages(os_, PACKAGES)),
+        "packages": sorted(set(distro.packages(os_, PACKAGES + tuple(extra)))),
         "sources": distro.sources(os_, mirrors(apt_dir)),
         "setup_script": hashlib.sha256(SETUP_SCRIPT.read_bytes()).hexdigest(),
         "dpkg_excludes": nodoc.mmdebstrap_options(),
@@ -156,8 +160,8 @@ def inputs(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES) -> di
     }
 
 
-def input_hash(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES) -> str:
-    blob = json.dumps(inputs(os_name, arch, apt_dir), sort_keys=True).encode()
+def input_hash(os_name: str, arch: str = "amd64", apt_dir: Path = APT_SOURCES, extra: tuple[str, ...] = ()) -> str:
+    blob = json.dumps(inputs(os_name, arch, apt_dir, extra), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -171,8 +175,10 @@ def kernel_files(base: Path) -> tuple[Path, Path] | None:
     return (kernel, initrd) if kernel.exists() and initrd.exists() else None
 
 
-def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, log: Log = print) -> Source:
-    digest = input_hash(os_name, arch)
+def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, log: Log = print,
+                     extra: tuple[str, ...] = ()) -> Source:
+    """The bootstrapped base of os_name holding PACKAGES and extra: cached, or built now."""
+    digest = input_hash(os_name, arch, extra=extra)
     target = cached_path(os_name, digest)
     sums = target.with_suffix(".sha256")
     def cached() -> Source | None:
@@ -202,9 +208,10 @@ def ensure_bootstrap(os_name: str, arch: str = "amd64", rebuild: bool = False, l
         log(f"bootstrapping {os_name} base image {target.name} with mmdebstrap (inputs {digest})")
         work = Path(tempfile.mkdtemp(prefix=".bootstrap-", dir=target.parent))
         try:
-            qcow2 = _build(os_name, work, log)
+            qcow2 = _build(os_name, work, log, extra)
             digest_file = sha256_file(qcow2)
-            (work / "inputs.json").write_text(json.dumps(inputs(os_name, arch), indent=2, sort_keys=True) + "\n")
+            (work / "inputs.json").write_text(json.dumps(inputs(os_name, arch, extra=extra), indent=2,
+                                                         sort_keys=True) + "\n")
             # Sidecars first, the disk last: the disk's presence means "complete".
             for suffix in (".vmlinuz", ".initrd"):
                 os.replace(work / f"base{suffix}", target.with_suffix(suffix))
@@ -258,11 +265,15 @@ def _mounts_under(path: Path) -> list[Path]:
     return sorted(found, key=lambda p: len(p.parts), reverse=True)
 
 
-def _prune_old(keep: Path) -> None:
-    """Remove older bases of the same OS: only the current inputs are ever used."""
+def _prune_old(keep: Path, newest: int = KEEP) -> None:
+    """Remove all but the newest bases of the same OS, never keep itself: a spec whose stack
+    packages differ has a base of its own, and two specs built in turn must not evict each other's."""
     prefix = keep.name.rsplit("-", 1)[0] + "-"
-    for other in keep.parent.glob(prefix + "*"):
-        if other.stem != keep.stem and not other.name.startswith("."):
+    disks = [p for p in keep.parent.glob(prefix + "*.qcow2")
+             if not p.name.startswith(".") and re.fullmatch(r"[0-9a-f]{16}", p.stem[len(prefix):])]
+    disks.sort(key=lambda p: (p != keep, -p.stat().st_mtime))
+    for old in disks[newest:]:
+        for other in keep.parent.glob(old.stem + ".*"):
             with contextlib.suppress(OSError):
                 other.unlink()
 
@@ -309,12 +320,14 @@ def mbr(total_sectors: int, start: int = PART_START) -> bytes:
     return bytes(table)
 
 
-def _build(os_name: str, work: Path, log: Log) -> Path:
+def _build(os_name: str, work: Path, log: Log, extra: tuple[str, ...] = ()) -> Path:
     os_ = _os(os_name)
     distro.require_reachable(os_)
     distro.ensure_keyring(os_, log)
     rootfs = work / "rootfs"
-    cmd = ["mmdebstrap", "--variant=minbase", f"--include={','.join(distro.packages(os_, PACKAGES))}",
+    # Unique, in order: mmdebstrap hands the list to apt as given.
+    include = ",".join(dict.fromkeys(distro.packages(os_, PACKAGES + tuple(extra))))
+    cmd = ["mmdebstrap", "--variant=minbase", f"--include={include}",
            *distro.mmdebstrap_options(os_), *nodoc.mmdebstrap_options(), "--aptopt=Acquire::Retries \"3\"",
            os_.codename, str(rootfs),
            *distro.sources(os_, mirrors())]
@@ -420,7 +433,9 @@ def _chroot_mounts(root: Path, disk: str) -> Iterator[None]:
 def resolve(spec, setting: str | None, rebuild: bool = False, log: Log = print) -> Source:
     """The qemu source for a spec: bootstrapped, a given URL/file, or the OS table's cloud image."""
     if setting == "bootstrap":
-        return ensure_bootstrap(spec.os, spec.arch, rebuild=rebuild, log=log)
+        from builder.bake import stack  # here: builder.spec loads the providers (this module) and stack needs Spec
+
+        return ensure_bootstrap(spec.os, spec.arch, rebuild=rebuild, log=log, extra=stack.preinstall(spec))
     if setting:
         if setting.startswith(("http://", "https://")):
             return Source(setting, "none", False)

@@ -29,6 +29,7 @@ import time
 
 import pytest
 
+from builder.bake import root_shell  # noqa: F401  (registers the backend the gate's --hosts names)
 from builder.qemu import vm
 
 MARKERS = {
