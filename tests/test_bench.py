@@ -106,8 +106,9 @@ def test_suite_per_check_divides_by_the_number_of_checks():
 class _LocalTarget:
     """Stands in for gate.Target's addressing only: testinfra's local backend instead of SSH/docker."""
     needs_sudo = False
+    backend = "local"
 
-    def hosts_arg(self) -> str:
+    def hosts_arg(self, scheme: str | None = None) -> str:
         return "local://"
 
     def describe(self) -> str:
@@ -120,15 +121,41 @@ def test_gate_round_trip_times_true_through_a_real_testinfra_host():
     assert 0 < seconds < 1.0
 
 
-def test_gate_round_trip_baseline_is_the_gates_own_transport(tmp_path):
-    """The baseline is what the gate pays per command (one open connection), named as such."""
+def test_gate_round_trip_baseline_is_one_plain_ssh_exec_and_the_gates_transport_a_detail(tmp_path):
+    """The baseline is one command round trip on an open connection (issue 18: "one SSH round trip"):
+    over SSH a plain paramiko exec as the login user, no sudo; the gate's own transport (one root process,
+    builder/bake/root_shell.py) is what the gate runs through, timed beside it and reported."""
     qemu = bench_targets.SSHSession(type("M", (), {"ssh_port": 2222})(), tmp_path / "key", "djbake")
-    assert qemu.gate_target().hosts_arg() == f"djbake-root://djbake@127.0.0.1:2222?timeout=30&ssh_identity_file={tmp_path / 'key'}"
+    key = f"?timeout=30&ssh_identity_file={tmp_path / 'key'}"
+    assert qemu.gate_target().hosts_arg() == f"djbake-root://djbake@127.0.0.1:2222{key}"
+    assert qemu.gate_target().hosts_arg("paramiko") == f"paramiko://djbake@127.0.0.1:2222{key}"
     assert qemu.gate_target().needs_sudo
     docker = bench_targets.DockerSession(type("C", (), {"id": "abc123"})())
-    assert docker.gate_target().hosts_arg() == "docker://abc123"
-    f = bench.suite_per_check(23.0, 57, 0.16, "ssh", [])
-    assert "gate's own transport (testinfra over ssh, its connection open" in f.baseline_title
+    assert docker.gate_target().hosts_arg() == docker.gate_target().hosts_arg("paramiko") == "docker://abc123"
+    f = bench.suite_per_check(23.0, 57, 0.16, "ssh", [("test_a::x", 2.5)])
+    assert f.baseline_title.startswith("one ssh round trip") and "no sudo" in f.baseline_title
+    f.details.update({"gate_transport_seconds": 0.055, "login_round_trip_seconds": 0.9})
+    doc = bench.document("qemu", [f], {}, "abc123", {})
+    assert ("One `true` through the gate's own transport: 0.055 s; the baseline's plain round trip: 0.160 s; "
+            "a new SSH login per `true`: 0.900 s.") in bench.report(doc)
+
+
+def test_gate_round_trip_asks_testinfra_for_the_plain_or_the_gates_transport(monkeypatch):
+    """Which --hosts value each timing is made with (testinfra's get_host recorded; the timing itself is
+    test_gate_round_trip_times_true_through_a_real_testinfra_host's)."""
+    import testinfra
+
+    asked = []
+
+    class Host:
+        def run(self, command):
+            return type("R", (), {"rc": 0})()
+
+    monkeypatch.setattr(testinfra, "get_host", lambda spec, **kw: asked.append(spec) or Host())
+    target = gate.Target(host="127.0.0.1", port=2222, user="djbake", key_file="/k")
+    bench_probe.gate_round_trip(target, times=1)
+    bench_probe.gate_round_trip(target, times=1, plain=False)
+    assert [a.split("://")[0] for a in asked] == ["paramiko", "djbake-root"]
 
 
 def test_packages_parser_on_this_hosts_dpkg_database():

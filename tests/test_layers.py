@@ -293,6 +293,22 @@ def test_the_bootstrapped_base_is_keyed_by_the_stack_packages(tmp_path):
     assert "nginx" in base_image.inputs("debian-13", extra=("nginx",))["packages"]
 
 
+def test_the_build_resolves_the_stacked_base_and_the_bench_floor_the_bare_one(tmp_path, monkeypatch):
+    """`bootstrap` gives the build a base holding stack.preinstall; bare=True (the bench's floor,
+    builder/bench/targets.py) one of PACKAGES only. ensure_bootstrap is recorded, not run: its
+    bootstrap is the QEMU end-to-end test's."""
+    from builder.bake import stack
+    from builder.qemu import base_image
+
+    asked = []
+    monkeypatch.setattr(base_image, "ensure_bootstrap", lambda os_name, arch, rebuild, log, extra: asked.append(extra))
+    s = _spec(tmp_path)
+    base_image.resolve(s, "bootstrap")
+    base_image.resolve(s, "bootstrap", bare=True)
+    assert asked == [stack.preinstall(s), ()]
+    assert asked[0]
+
+
 def test_base_prune_keeps_the_newest_of_an_os_and_the_one_just_made(tmp_path):
     from builder.qemu import base_image
 

@@ -59,12 +59,14 @@ class Target:
     def backend(self) -> str:
         return "docker" if self.container else "ssh"
 
-    def hosts_arg(self) -> str:
+    def hosts_arg(self, scheme: str | None = None) -> str:
+        """testinfra's --hosts value. scheme: an SSH backend other than the gate's own (the bench times
+        a plain `paramiko` exec, no sudo, as its baseline); ignored for a container."""
         if self.container:
             return f"docker://{self.container}"
         # Not root: every command through one root process (builder/bake/root_shell.py) instead of
         # a channel and `sudo /bin/sh -c` each, the suite's cost under emulation.
-        scheme = ROOT_SHELL if self.needs_sudo else "paramiko"
+        scheme = scheme or (ROOT_SHELL if self.needs_sudo else "paramiko")
         spec = f"{scheme}://{self.user or 'root'}@{self.host}:{self.port}?timeout=30"
         if self.key_file:
             spec += f"&ssh_identity_file={self.key_file}"

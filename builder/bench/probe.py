@@ -169,15 +169,16 @@ def _median_seconds(call, times: int) -> float:
     return statistics.median(samples)
 
 
-def gate_round_trip(target: gate.Target, times: int = 10) -> float:
-    """Median seconds of `true` through the in-build gate's own transport: a testinfra host made as
-    gate.run_suite makes it (over SSH as a user other than root, one root process on one paramiko
-    connection: builder/bake/root_shell.py; or docker exec). The first command, which opens the
-    connection (and starts that process), is not counted: the gate does that once."""
+def gate_round_trip(target: gate.Target, times: int = 10, plain: bool = True) -> float:
+    """Median seconds of `true` through testinfra on one open connection. plain (the gate figure's
+    baseline): one SSH exec as the login user, no sudo (testinfra's paramiko backend), or docker exec;
+    not plain: the gate's own transport, made as gate.run_suite makes it (as a user other than root,
+    every command through one root process: builder/bake/root_shell.py). The first command, which
+    opens the connection (and starts that process), is not counted: the gate does that once."""
     import testinfra  # the gate's dependency; imported here, as builder.bake.gate does
 
     from builder.bake import root_shell  # noqa: F401  (registers the backend hosts_arg names)
-    host = testinfra.get_host(target.hosts_arg())
+    host = testinfra.get_host(target.hosts_arg("paramiko" if plain and target.backend == "ssh" else None))
     if host.run("true").rc != 0:
         raise BuildFailed(f"`true` failed through testinfra on {target.describe()}")
     return _median_seconds(lambda: host.run("true"), times)

@@ -227,9 +227,13 @@ class QemuTarget:
 
     @contextmanager
     def base(self, spec: Spec) -> Iterator[tuple[float, SSHSession]]:
-        # The base the build started from (the pipeline made or cached it in this run's cache).
+        # The bare base: the bootstrap's own packages only, as a stock cloud image holds none of the
+        # stack. The build's base also holds the stack layer's apt packages (installed natively at
+        # bootstrap, inside the build's time); the floor installs them in the VM, as a plain script on a
+        # stock image must. Bootstrapped into this run's cache here, outside any timed figure, as a
+        # cloud's stock image is given.
         setting = providers.get("qemu")(spec).settings.source_image
-        source = base_image.resolve(spec, setting)
+        source = base_image.resolve(spec, setting, bare=True)
         if not Path(source.url).is_file():
             raise UserError(f"the bench boots the bare base locally; {source.url} is no local file",
                             hint="providers.qemu.source_image: bootstrap (or a local qcow2) in the spec")

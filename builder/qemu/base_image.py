@@ -430,12 +430,14 @@ def _chroot_mounts(root: Path, disk: str) -> Iterator[None]:
 
 # -- choosing the source -----------------------------------------------------
 
-def resolve(spec, setting: str | None, rebuild: bool = False, log: Log = print) -> Source:
-    """The qemu source for a spec: bootstrapped, a given URL/file, or the OS table's cloud image."""
+def resolve(spec, setting: str | None, rebuild: bool = False, log: Log = print, bare: bool = False) -> Source:
+    """The qemu source for a spec: bootstrapped, a given URL/file, or the OS table's cloud image.
+    bare: a bootstrapped base of PACKAGES only, without the stack layer's packages (the bench's floor)."""
     if setting == "bootstrap":
         from builder.bake import stack  # here: builder.spec loads the providers (this module) and stack needs Spec
 
-        return ensure_bootstrap(spec.os, spec.arch, rebuild=rebuild, log=log, extra=stack.preinstall(spec))
+        extra = () if bare else stack.preinstall(spec)
+        return ensure_bootstrap(spec.os, spec.arch, rebuild=rebuild, log=log, extra=extra)
     if setting:
         if setting.startswith(("http://", "https://")):
             return Source(setting, "none", False)
