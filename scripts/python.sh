@@ -13,8 +13,10 @@ set -euo pipefail
 
 : "${DJBAKE_DJANGO_VERSION:?}" "${DJBAKE_GUNICORN_VERSION:?}" "${DJBAKE_PSYCOPG_VERSION:?}"
 
-# No python3-pip: the virtualenv brings its own pip, and the system Python is
-# not for installing into (PEP 668). The pinned wheels below need no compiler.
+# No python3-pip: uv makes and fills every virtualenv here (below, and
+# djbake-deploy's releases), and the system Python is not for installing into
+# (PEP 668). python3-venv stays for an admin's own virtualenvs. The pinned
+# wheels below need no compiler.
 apt_install python3 python3-venv
 if [ "${DJBAKE_BUILD_TOOLS:-0}" = 1 ]; then
     # Kept on request (stack.build_tools): a deploy on the VM may have to
@@ -54,10 +56,6 @@ for name in src venv static; do
     ln -sfn "current/$name" "/srv/app/$name"
 done
 
-if [ ! -x "$welcome/venv/bin/python" ]; then
-    python3 -m venv "$welcome/venv"
-fi
-
 reqs=(
     "django==$DJBAKE_DJANGO_VERSION"
     "gunicorn==$DJBAKE_GUNICORN_VERSION"
@@ -68,30 +66,56 @@ if [ "${DJBAKE_REDIS:-0}" = 1 ]; then
 fi
 
 wheels="$DJBAKE_PAYLOAD/wheels"
-pip=("$welcome/venv/bin/pip" --no-cache-dir --disable-pip-version-check -q)
-# uv installs every deployed release; its own virtualenv keeps it apart from apps.
-uv_venv=/usr/local/lib/djbake/uv
-[ -x "$uv_venv/bin/python" ] || python3 -m venv "$uv_venv"
-uv_pip=("$uv_venv/bin/pip" --no-cache-dir --disable-pip-version-check -q)
-if [ -d "$wheels" ] && compgen -G "$wheels/*.whl" >/dev/null; then
-    # The host downloaded exactly these versions: the build needs no PyPI.
-    "${pip[@]}" install --no-index --find-links "$wheels" "${reqs[@]}"
-    "${uv_pip[@]}" install --no-index --find-links "$wheels" "uv==${DJBAKE_UV_VERSION:?}"
-    # Kept for deploys: a project that names no Django/gunicorn/psycopg gets
-    # these pins without an index (djbake-deploy's fill-in step).
-    install -d -m 0755 /usr/local/share/djbake/wheels
-    rm -f /usr/local/share/djbake/wheels/*.whl
-    find "$wheels" -maxdepth 1 -name '*.whl' ! -name 'uv-*' -exec cp {} /usr/local/share/djbake/wheels/ \;
-else
-    log "no wheelhouse at $wheels; installing from PyPI"
-    retry 3 "${pip[@]}" install "${reqs[@]}"
-    retry 3 "${uv_pip[@]}" install "uv==${DJBAKE_UV_VERSION:?}"
-    install -d -m 0755 /usr/local/share/djbake/wheels
-    retry 3 "${pip[@]}" download -d /usr/local/share/djbake/wheels "${reqs[@]}"
+fetch=
+if ! { [ -d "$wheels" ] && compgen -G "$wheels/*.whl" >/dev/null; }; then
+    # The pipeline always ships the wheelhouse; run alone, this script fetches
+    # the same pins from PyPI once, with a throw-away pip, and goes on as if
+    # the host had.
+    log "no wheelhouse at $wheels; downloading the pins from PyPI"
+    fetch=$(mktemp -d)
+    trap 'rm -rf "$fetch"' EXIT
+    python3 -m venv "$fetch/pip"
+    retry 3 "$fetch/pip/bin/pip" --no-cache-dir --disable-pip-version-check -q download --only-binary=:all: \
+        -d "$fetch/wheels" "${reqs[@]}" "uv==${DJBAKE_UV_VERSION:?}"
+    wheels="$fetch/wheels"
 fi
-ln -sfn "$uv_venv/bin/uv" /usr/local/bin/uv
+
+# uv installs every release (djbake-deploy) and this one. Its wheel carries
+# one static binary, taken out as it is: no virtualenv and no pip around it.
+# `python3 -m venv` (ensurepip puts pip into each new venv) and pip cost
+# minutes under emulation; uv's venv and install are native code.
+uv_wheel=$(compgen -G "$wheels/uv-${DJBAKE_UV_VERSION:?}-*.whl" | head -n 1) \
+    || die "the wheelhouse has no uv ${DJBAKE_UV_VERSION} wheel"
+python3 - "$uv_wheel" /usr/local/bin/uv.new <<'PY'
+import shutil, sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith(".data/scripts/uv"))
+    with z.open(name) as src, open(dest, "wb") as out:
+        shutil.copyfileobj(src, out)
+PY
+chmod 0755 /usr/local/bin/uv.new
+mv -f /usr/local/bin/uv.new /usr/local/bin/uv
+# Where uv lived, in a virtualenv of its own with pip, until 2026-12-02.
+rm -rf /usr/local/lib/djbake/uv
+export UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 UV_NO_PROGRESS=1
+
+if [ ! -x "$welcome/venv/bin/python" ]; then
+    uv venv -q --python /usr/bin/python3 "$welcome/venv"
+fi
+# Exactly the versions the host downloaded: the build needs no PyPI. With
+# their bytecode, as pip wrote it and djbake-deploy writes a release's: the
+# app's user cannot write it, so without it every gunicorn start would compile
+# Django again (test_files::test_release_bytecode_compiled).
+env -u SOURCE_DATE_EPOCH uv pip install -q --no-index --find-links "$wheels" --compile-bytecode \
+    --python "$welcome/venv/bin/python" "${reqs[@]}"
+# Kept for deploys: a project that names no Django/gunicorn/psycopg gets
+# these pins without an index (djbake-deploy's fill-in step).
+install -d -m 0755 /usr/local/share/djbake/wheels
+rm -f /usr/local/share/djbake/wheels/*.whl
+find "$wheels" -maxdepth 1 -name '*.whl' ! -name 'uv-*' -exec cp {} /usr/local/share/djbake/wheels/ \;
 
 # Fail here, not in the gate, if the venv is not what the spec asked for.
 have=$("$welcome/venv/bin/python" -c 'import django; print(django.get_version())')
 [ "$have" = "$DJBAKE_DJANGO_VERSION" ] || die "venv has Django $have, spec asks $DJBAKE_DJANGO_VERSION"
-find "$welcome/venv" "$uv_venv" -name '__pycache__' -prune -o -name '*.pyc' -print0 | xargs -0r rm -f
+find "$welcome/venv" -name '__pycache__' -prune -o -name '*.pyc' -print0 | xargs -0r rm -f

@@ -452,6 +452,25 @@ def test_floor_script_is_valid_shell_and_installs_what_it_is_given(tmp_path):
         assert proc.returncode == 0, proc.stdout
 
 
+def test_floor_takes_uv_out_of_its_wheel_as_the_build_does(tmp_path):
+    """The floor installs the wheels with uv like python.sh, not with a slower pip that would flatter the ratio."""
+    import zipfile
+
+    script = bench_targets.floor_script([])
+    assert "pip install -q --compile-bytecode" in script and "-m venv" not in script
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "uv-0.9.9-py3-none-manylinux_2_17_x86_64.whl", "w") as whl:
+        whl.writestr("uv-0.9.9.dist-info/RECORD", "")
+        whl.writestr("uv-0.9.9.data/scripts/uv", "#!/bin/sh\necho uv-from-the-wheel \"$@\"\n")
+    # The line of the floor script that unpacks uv, run as the floor runs it.
+    line = next(ln for ln in script.splitlines() if ln.startswith("python3 -c "))
+    line = line.replace(bench_targets.FLOOR_WHEELS, str(wheels)).replace(bench_targets.FLOOR_UV, str(tmp_path / "uv"))
+    subprocess.run(["sh", "-c", line.replace("python3 ", f"{sys.executable} ", 1)], check=True)
+    out = subprocess.run([str(tmp_path / "uv"), "venv"], capture_output=True, text=True, check=True).stdout
+    assert out == "uv-from-the-wheel venv\n"
+
+
 def test_dir_tar_unpacks_into_the_destination(tmp_path):
     import io
     import tarfile

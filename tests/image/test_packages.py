@@ -62,8 +62,8 @@ def test_build_tools_only_when_the_spec_keeps_them(host, facts):
 
 def test_virtualenv_has_the_pinned_versions(host, facts):
     # The welcome release's virtualenv holds the image's pins (a deployed
-    # release has the project's own; uv makes those, without pip).
-    freeze = host.check_output("/srv/app/releases/welcome/venv/bin/python -m pip freeze --disable-pip-version-check")
+    # release has the project's own). uv makes both, without pip.
+    freeze = host.check_output("uv pip freeze --python /srv/app/releases/welcome/venv/bin/python")
     have = {line.split("==")[0].lower(): line.split("==")[1] for line in freeze.splitlines() if "==" in line}
     want = {
         "django": facts.get("DJANGO_VERSION"),
