@@ -109,6 +109,10 @@ fi
 # Django again (test_files::test_release_bytecode_compiled).
 env -u SOURCE_DATE_EPOCH uv pip install -q --no-index --find-links "$wheels" --compile-bytecode \
     --python "$welcome/venv/bin/python" "${reqs[@]}"
+# uv leaves its lock file mode 0666 in the venv: the app's user must write
+# nothing of its code (test_files::test_code_not_writable_by_the_app).
+rm -f "$welcome/venv/.lock"
+chmod -R go-w "$welcome/venv"
 # Kept for deploys: a project that names no Django/gunicorn/psycopg gets
 # these pins without an index (djbake-deploy's fill-in step).
 install -d -m 0755 /usr/local/share/djbake/wheels
