@@ -62,9 +62,13 @@ def test_build_tools_only_when_the_spec_keeps_them(host, facts):
 
 def test_virtualenv_has_the_pinned_versions(host, facts):
     # The welcome release's virtualenv holds the image's pins (a deployed
-    # release has the project's own). uv makes both, without pip.
-    freeze = host.check_output("uv pip freeze --python /srv/app/releases/welcome/venv/bin/python")
-    have = {line.split("==")[0].lower(): line.split("==")[1] for line in freeze.splitlines() if "==" in line}
+    # release has the project's own). uv makes both, without pip; the venv's
+    # own Python reads them, so this check does not lean on uv (test_uv_installs_releases does).
+    listing = host.check_output(
+        "/srv/app/releases/welcome/venv/bin/python -c "
+        "'import importlib.metadata as m; [print(d.metadata[\"Name\"], d.version) for d in m.distributions()]'")
+    have = {name.lower().replace("_", "-"): version
+            for name, version in (line.split() for line in listing.splitlines() if line.strip())}
     want = {
         "django": facts.get("DJANGO_VERSION"),
         "gunicorn": facts.get("GUNICORN_VERSION"),
