@@ -77,7 +77,8 @@ def extract_pinned(deb: Path, out: Path) -> None:
             raise UserError(f"{deb.name}'s archive keyring does not hold the pinned key {FINGERPRINT}")
         home = root / "gnupg"
         home.mkdir(mode=0o700)
-        gpg = ["gpg", "--batch", "--quiet", "--homedir", str(home)]
+        # Public keys only: no gpg-agent is needed, and one started here would outlive the call.
+        gpg = ["gpg", "--batch", "--quiet", "--no-autostart", "--homedir", str(home)]
         subprocess.run([*gpg, "--import", str(archive)], check=True, capture_output=True)
         exported = subprocess.run([*gpg, "--export", FINGERPRINT], check=True, capture_output=True).stdout
         if not exported:

@@ -27,7 +27,15 @@ def _own_key(tmp: Path) -> Path:
                    check=True, capture_output=True)
     out = tmp / "own.gpg"
     out.write_bytes(subprocess.run([*gpg, "--export"], check=True, capture_output=True).stdout)
+    # Making a key starts a gpg-agent for this home; it would stay after the test.
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
     return out
+
+
+def _agents(marker: str) -> list[str]:
+    """Running gpg-agent command lines whose home contains marker."""
+    ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if line.startswith("gpg-agent") and marker in line]
 
 
 def _deb(tmp: Path, keyring: Path) -> Path:
@@ -52,6 +60,18 @@ def test_a_keyring_without_the_pinned_key_is_refused(tmp_path):
     with pytest.raises(UserError, match=ubuntu_keyring.FINGERPRINT):
         ubuntu_keyring.extract_pinned(deb, out)
     assert not out.exists()
+
+
+def test_the_pinned_key_is_exported_without_leaving_a_gpg_agent(tmp_path, monkeypatch):
+    """extract_pinned's import and export of the pinned key start no gpg-agent (one would outlive djbake)."""
+    own = _own_key(tmp_path)
+    fpr = ubuntu_keyring.fingerprints(own)[0][0]
+    monkeypatch.setattr(ubuntu_keyring, "FINGERPRINT", fpr)   # our own key stands for Ubuntu's here
+    before = _agents("djbake-keyring-")
+    out = tmp_path / "out.gpg"
+    ubuntu_keyring.extract_pinned(_deb(tmp_path, own), out)
+    assert [f for f, _ in ubuntu_keyring.fingerprints(out)] == [fpr]
+    assert _agents("djbake-keyring-") == before, "a gpg-agent was started for the keyring's home"
 
 
 def test_check_refuses_any_other_key(tmp_path):
