@@ -15,6 +15,7 @@ DATA = Path(__file__).resolve().parent / "data"  # files shipped with the packag
 BUILD_DIR = ROOT / "build"                       # rendered templates, logs, artifacts per image/provider
 SECURITY_DOC = ROOT / "docs" / "security.md"    # its Exceptions table: what the bench's scans may still find
 NODOC_DPKG = ROOT / "scripts" / "files" / "dpkg" / "01-djbake-nodoc"  # dpkg path-excludes: bases and base.sh
+UV_FROM_WHEEL = ROOT / "scripts" / "files" / "python" / "uv-from-wheel.py"  # python.sh and the bench's floor
 
 
 def cache_root() -> Path:

@@ -86,15 +86,7 @@ fi
 # minutes under emulation; uv's venv and install are native code.
 uv_wheel=$(compgen -G "$wheels/uv-${DJBAKE_UV_VERSION:?}-*.whl" | head -n 1) \
     || die "the wheelhouse has no uv ${DJBAKE_UV_VERSION} wheel"
-python3 - "$uv_wheel" /usr/local/bin/uv.new <<'PY'
-import shutil, sys, zipfile
-wheel, dest = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(wheel) as z:
-    name = next(n for n in z.namelist() if n.endswith(".data/scripts/uv"))
-    with z.open(name) as src, open(dest, "wb") as out:
-        shutil.copyfileobj(src, out)
-PY
-chmod 0755 /usr/local/bin/uv.new
+python3 "$FILES/python/uv-from-wheel.py" "$uv_wheel" /usr/local/bin/uv.new
 mv -f /usr/local/bin/uv.new /usr/local/bin/uv
 # Where uv lived, in a virtualenv of its own with pip, until 2026-12-02.
 rm -rf /usr/local/lib/djbake/uv

@@ -463,8 +463,9 @@ def test_floor_takes_uv_out_of_its_wheel_as_the_build_does(tmp_path):
     with zipfile.ZipFile(wheels / "uv-0.9.9-py3-none-manylinux_2_17_x86_64.whl", "w") as whl:
         whl.writestr("uv-0.9.9.dist-info/RECORD", "")
         whl.writestr("uv-0.9.9.data/scripts/uv", "#!/bin/sh\necho uv-from-the-wheel \"$@\"\n")
-    # The line of the floor script that unpacks uv, run as the floor runs it.
-    line = next(ln for ln in script.splitlines() if ln.startswith("python3 -c "))
+    # The floor script's command that unpacks uv (python.sh's helper, quoted in), run as the floor runs it.
+    start = script.index("python3 -c ")
+    line = script[start:script.index(bench_targets.FLOOR_UV, start) + len(bench_targets.FLOOR_UV)]
     line = line.replace(bench_targets.FLOOR_WHEELS, str(wheels)).replace(bench_targets.FLOOR_UV, str(tmp_path / "uv"))
     subprocess.run(["sh", "-c", line.replace("python3 ", f"{sys.executable} ", 1)], check=True)
     out = subprocess.run([str(tmp_path / "uv"), "venv"], capture_output=True, text=True, check=True).stdout

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from builder import providers
+from builder import paths, providers
 from builder.bake import gate
 from builder.bench import probe as bench_probe
 from builder.docker import base_image as docker_base
@@ -37,11 +37,6 @@ HTTP_TIMEOUT = 1200    # TCG boots take minutes; a container seconds
 FLOOR_WHEELS = "/tmp/djbake-floor/wheels"
 FLOOR_VENV = "/tmp/djbake-floor/venv"
 FLOOR_UV = "/tmp/djbake-floor/uv"
-# argv: the wheel directory, where to write uv's binary.
-_UV_FROM_WHEEL = ("import pathlib, sys, zipfile; "
-                  "z = zipfile.ZipFile(next(pathlib.Path(sys.argv[1]).glob('uv-*.whl'))); "
-                  "n = next(n for n in z.namelist() if n.endswith('.data/scripts/uv')); "
-                  "p = pathlib.Path(sys.argv[2]); p.write_bytes(z.read(n)); p.chmod(0o755)")
 
 
 def floor_script(packages: list[str], apt_proxy: str = "") -> str:
@@ -58,7 +53,7 @@ def floor_script(packages: list[str], apt_proxy: str = "") -> str:
         # The wheels go in as the build puts them in (python.sh): uv's binary taken
         # from its wheel, a venv without pip, bytecode compiled. A floor with
         # `python3 -m venv` and pip would take minutes more under TCG and flatter the ratio.
-        f"python3 -c {shlex.quote(_UV_FROM_WHEEL)} {FLOOR_WHEELS} {FLOOR_UV}",
+        f"python3 -c {shlex.quote(paths.UV_FROM_WHEEL.read_text())} {FLOOR_WHEELS}/uv-*.whl {FLOOR_UV}",
         "export UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 UV_NO_PROGRESS=1",
         f"{FLOOR_UV} venv -q --python /usr/bin/python3 {FLOOR_VENV}",
         f"{FLOOR_UV} pip install -q --compile-bytecode --python {FLOOR_VENV}/bin/python --no-index "
