@@ -121,6 +121,10 @@ def test_bill_of_materials_lists_what_the_image_holds(built_image):
     assert listed == {line.split()[1] for line in installed.stdout.splitlines() if line.startswith("ii")}
     assert {"nginx", "postgresql", "python3", "openssh-server"} <= listed
     assert {"django", "gunicorn"} <= wheels
+    # uv, outside dpkg and the venv, with the version the image's binary reports
+    uv_version = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/usr/local/bin/uv", built_id(build_dir),
+                                 "--version"], capture_output=True, text=True, check=True).stdout.split()[1]
+    assert [(c["type"], c["version"]) for c in doc["components"] if c["name"] == "uv"] == [("application", uv_version)]
     # recorded with the entry: the summary in extra, the document itself by its sha256
     if reused_build() is None:   # a reused build was recorded in whatever catalog made it
         (entry,) = [e for e in catalog.Catalog().query(provider="docker", state=None)

@@ -24,6 +24,7 @@ DPKG = ("ii \tnginx\t1.26.3-3\tamd64\n"
         "ii \tlibpq5\t17.6-0+deb13u1\tamd64\n"
         "ii \tca-certificates\t20250419\tall\n")
 VENV = json.dumps([["Django", "5.2.8"], ["gunicorn", "23.0.0"], ["psycopg", "3.2.12"], ["typing_extensions", "4.15"]])
+TOOLS = "uv 0.9.5 (d5f39331a 2025-10-21)\n"   # what `uv --version` prints
 
 
 def test_dpkg_lists_installed_packages_only():
@@ -45,6 +46,29 @@ def test_unexpected_dpkg_output_is_an_error(text, message):
 def test_unexpected_venv_output_is_an_error(text):
     with pytest.raises(sbom.SbomError):
         sbom.parse_venv(text)
+
+
+def test_tools_are_read_from_their_version_lines():
+    assert sbom.parse_tools(TOOLS) == [("uv", "0.9.5")]
+    assert sbom.parse_tools("uv 0.9.5\n") == [("uv", "0.9.5")]
+
+
+@pytest.mark.parametrize("text", ["", "bash: /usr/local/bin/uv: No such file or directory", "uv\n"])
+def test_unexpected_tool_output_is_an_error(text):
+    with pytest.raises(sbom.SbomError):
+        sbom.parse_tools(text)
+
+
+def test_a_tool_is_an_application_apart_from_the_venv():
+    """uv lives outside the venv (/usr/local/bin/uv, from its PyPI wheel): listed under its PyPI purl as an
+    application, with a reference of its own, so a venv that also holds uv does not collide with it."""
+    venv = sbom.parse_venv(json.dumps([["Django", "5.2.8"], ["uv", "0.9.5"]]))
+    text = sbom.document([], venv, image="w", version="1", distro="debian-13", tools=sbom.parse_tools(TOOLS))
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    uv = [c for c in json.loads(text)["components"] if c["name"] == "uv"]
+    assert sorted((c["type"], c["purl"]) for c in uv) == [("application", "pkg:pypi/uv@0.9.5"),
+                                                         ("library", "pkg:pypi/uv@0.9.5")]
+    assert len({c["bom-ref"] for c in uv}) == 2
 
 
 def test_document_is_valid_cyclonedx_with_purls():
@@ -70,17 +94,22 @@ def test_ubuntu_packages_are_in_ubuntus_namespace():
 
 
 def test_record_writes_whole_lists_or_nothing(tmp_path):
-    answers = {sbom.DPKG_QUERY: DPKG, sbom.VENV_QUERY: VENV}
+    answers = {sbom.DPKG_QUERY: DPKG, sbom.VENV_QUERY: VENV, sbom.TOOL_QUERY: TOOLS}
     path = sbom.record(answers.__getitem__, tmp_path)
     data = json.loads(path.read_text())
-    assert len(data["deb"]) == 3 and ["Django", "5.2.8"] in data["pypi"]
+    assert len(data["deb"]) == 3 and ["Django", "5.2.8"] in data["pypi"] and data["tool"] == [["uv", "0.9.5"]]
     text = sbom.from_packages(path, image="django-web", version="1", distro="debian-13")
-    assert sbom.summary(text)["components"] == 7
+    assert sbom.summary(text)["components"] == 8 and sbom.summary(text)["pypi"] == 5
+
+    # packages.json of a build made before tools were listed still gives its document
+    path.write_text(json.dumps({"deb": data["deb"], "pypi": data["pypi"]}))
+    assert sbom.summary(sbom.from_packages(path, image="w", version="1", distro="debian-13"))["components"] == 7
 
     path.unlink()
-    with pytest.raises(sbom.SbomError):
-        sbom.record({sbom.DPKG_QUERY: DPKG, sbom.VENV_QUERY: "no venv"}.__getitem__, tmp_path)
-    assert list(tmp_path.iterdir()) == []   # no half-written lists
+    for broken in (sbom.VENV_QUERY, sbom.TOOL_QUERY):
+        with pytest.raises(sbom.SbomError):
+            sbom.record((answers | {broken: "no such file"}).__getitem__, tmp_path)
+        assert list(tmp_path.iterdir()) == []   # no half-written lists
     assert sbom.from_packages(tmp_path / sbom.PACKAGES, image="w", version="1", distro="debian-13") is None
 
 

@@ -1,5 +1,6 @@
-"""The image's software bill of materials: every Debian package and every Python package of the app's
-virtualenv, read inside the build VM or container, written as CycloneDX JSON.
+"""The image's software bill of materials: every Debian package, every Python package of the app's
+virtualenv and the tools installed outside both (uv, from its PyPI wheel: scripts/python.sh), read
+inside the build VM or container, written as CycloneDX JSON.
 
 The in-build gate (builder/bake/gate.py) calls `record()` once the suite has passed, through the same
 testinfra connection, so the list is what the sealed image holds (seal.sh removes files, not packages):
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +35,9 @@ DPKG_QUERY = "dpkg-query -W -f '${db:Status-Abbrev}\\t${Package}\\t${Version}\\t
 # importlib.metadata needs no pip in the venv; the names are printed as the packages spell them.
 VENV_QUERY = (VENV_PYTHON + " -c 'import importlib.metadata as m, json; "
               "print(json.dumps(sorted({(d.metadata[\"Name\"], d.version) for d in m.distributions()})))'")
+# Tools neither dpkg nor the venv knows of: uv's static binary, taken out of its wheel by python.sh
+# (djbake-deploy installs every release with it). One `NAME VERSION` line each.
+TOOL_QUERY = "/usr/local/bin/uv --version"
 
 
 class SbomError(Exception):
@@ -62,9 +67,23 @@ def parse_venv(text: str) -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda p: p[0].lower())
 
 
+def parse_tools(text: str) -> list[tuple[str, str]]:
+    """(name, version) of each `NAME VERSION[ extra]` line of TOOL_QUERY's output (`uv 0.9.5 (hash date)`)."""
+    found = []
+    for line in text.splitlines():
+        m = re.match(r"([a-z][a-z0-9-]*) (\d[\w.+-]*)", line.strip())
+        if not m:
+            raise SbomError(f"unexpected tool version line: {line[:120]!r}")
+        found.append((m[1], m[2]))
+    if not found:
+        raise SbomError("no tool answered its version query")
+    return found
+
+
 def document(debs: list[tuple[str, str, str]], wheels: list[tuple[str, str]], *, image: str, version: str,
-             distro: str) -> str:
-    """The CycloneDX JSON (spec 1.6) of an image holding debs and, in its app venv, wheels."""
+             distro: str, tools: list[tuple[str, str]] = ()) -> str:
+    """The CycloneDX JSON (spec 1.6) of an image holding debs, in its app venv wheels, and tools: programs
+    installed from PyPI wheels outside the venv (an application each, under its PyPI purl)."""
     bom = Bom()
     root = Component(name=image, version=version, type=ComponentType.PLATFORM, bom_ref=f"djbake-image:{image}")
     bom.metadata.component = root
@@ -76,6 +95,10 @@ def document(debs: list[tuple[str, str, str]], wheels: list[tuple[str, str]], *,
     for name, ver in wheels:
         purl = PackageURL("pypi", None, name.lower().replace("_", "-"), ver)
         parts.append(Component(name=name, version=ver, type=ComponentType.LIBRARY, purl=purl, bom_ref=str(purl)))
+    for name, ver in tools:
+        purl = PackageURL("pypi", None, name, ver)
+        parts.append(Component(name=name, version=ver, type=ComponentType.APPLICATION, purl=purl,
+                               bom_ref=f"tool:{purl}"))   # apart from a venv wheel of the same name
     for part in parts:
         bom.components.add(part)
     bom.register_dependency(root, parts)   # the image contains every part
@@ -98,7 +121,8 @@ def summary(text: str) -> dict:
 def record(run: Callable[[str], str], directory: Path) -> Path:
     """Query the target through `run(command) -> stdout` (raising on a failed command) and write the raw
     lists to directory/packages.json, whole or not at all."""
-    data = {"deb": parse_dpkg(run(DPKG_QUERY)), "pypi": parse_venv(run(VENV_QUERY))}
+    data = {"deb": parse_dpkg(run(DPKG_QUERY)), "pypi": parse_venv(run(VENV_QUERY)),
+            "tool": parse_tools(run(TOOL_QUERY))}
     path = Path(directory) / PACKAGES
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data), encoding="utf-8")
@@ -113,4 +137,4 @@ def from_packages(path: Path, *, image: str, version: str, distro: str) -> str |
     except FileNotFoundError:
         return None
     return document([tuple(d) for d in data["deb"]], [tuple(w) for w in data["pypi"]], image=image,
-                    version=version, distro=distro)
+                    version=version, distro=distro, tools=[tuple(t) for t in data.get("tool", [])])
