@@ -18,7 +18,8 @@ Cost: each suite run takes ~1.5 minutes on an idle 2-core host. `make test` plan
 GROUPS, four containers at once: the faults of a group name pairwise disjoint checks, so the run
 must fail exactly the union, and each failing check is its own fault's (19 minutes one fault per
 container under CI-like load, 251 s in groups; with 44 faults 240 s in a CI run, with 48 218 s on an
-idle host). `make test-faults` (DJBAKE_PLANTED_FAULTS=each) plants every fault alone, which also shows
+idle host; with 54 451 s on an idle host, 317 s of it group-c's kill -9 check waiting out RESTART_SECONDS
+for the gunicorn that no_restart_policy keeps down, as it has since that wait became 300 s in 2a04f8f). `make test-faults` (DJBAKE_PLANTED_FAULTS=each) plants every fault alone, which also shows
 that no fault makes another fault's checks fail.
 """
 from __future__ import annotations
@@ -150,6 +151,13 @@ FAULTS: dict[str, Fault] = {
         " && grep -qx 'DEBUG = True' /srv/app/current/src/welcome/settings.py"
         " && systemctl restart gunicorn.service",
         _f("test_http::test_debug_off")),
+    "app_not_preloaded": Fault(
+        "gunicorn without preload_app (every worker imports the project itself)",
+        "sed -i 's/^preload_app = True$/preload_app = False/' /etc/djbake/gunicorn.conf.py"
+        " && grep -qx 'preload_app = False' /etc/djbake/gunicorn.conf.py && systemctl restart gunicorn.service"
+        " && for i in $(seq 60); do curl -sf -o /dev/null -H 'Host: localhost' http://127.0.0.1/ && exit 0; sleep 1;"
+        " done; exit 1",
+        _f("test_services::test_gunicorn_workers_share_the_preloaded_app")),
     "app_as_root": Fault(
         "the app (gunicorn) running as root, with root's capabilities",
         # User=root alone no longer starts: the sandbox's empty capability set leaves root unable to
@@ -437,7 +445,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "group-b": ("firewall_accepts_tcp", "password_auth", "app_as_root", "failed_unit", "host_keys_not_made",
                 "pending_security_update", "time_sync_off", "firewall_not_at_boot", "django_user_shell",
                 "copyright_removed", "backup_broken", "secret_key_insecure",
-                "certificate_left", "media_scripts_typed"),
+                "certificate_left", "media_scripts_typed", "app_not_preloaded"),
     "group-c": ("fail2ban_stopped", "apt_proxy_left", "db_trusts_any_password", "code_writable",
                 "no_restart_policy", "logrotate_gone", "catch_all_answers", "unattended_upgrades_off",
                 "package_missing", "env_key_missing", "sshd_drop_in_first", "firstboot_stamp_gone",
