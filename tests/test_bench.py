@@ -391,6 +391,9 @@ def test_chart_is_a_png_of_both_builds(tmp_path):
     doc = a_document(tmp_path)
     rows = bench_chart.rows(doc["builds"]["full"]["timings"])
     assert ("script: python.sh", 69.0) in rows and rows[0][0] == "step: render"
+    nested = bench_chart.rows({"steps": [{"name": "prepare", "seconds": 113},
+                                         {"name": "base image", "seconds": 110, "within": "prepare"}]})
+    assert nested == [("step: prepare", 113), ("step: prepare > base image", 110)]
     path = bench_chart.write({k: v["timings"] for k, v in doc["builds"].items()}, tmp_path / "steps.png", "t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -151,6 +151,33 @@ def test_plain_view_lines_and_summary():
     json.dumps(record)  # stored in the catalog as JSON
 
 
+def test_a_step_inside_another_is_recorded_within_it_after_it():
+    """qemu's prepare times its base image and accelerator as steps of their own: the record lists
+    them after prepare, marked within it, so their seconds are not read as beside prepare's."""
+    out, clock = io.StringIO(), FakeClock()
+    view = progress.PlainProgress(out, clock=clock)
+    with view:
+        b = view.build("qemu")
+        with b.step("prepare"):
+            with b.step("base image"):
+                clock.now += 110
+            with b.step("accelerator"):
+                clock.now += 2
+            clock.now += 1
+        with b.step("packer build"):
+            clock.now += 300
+        record = b.finish(Result(0, [], [], None))
+    assert record["steps"] == [{"name": "prepare", "seconds": 113}, {"name": "base image", "seconds": 110,
+                                                                       "within": "prepare"},
+                               {"name": "accelerator", "seconds": 2, "within": "prepare"},
+                               {"name": "packer build", "seconds": 300}]
+    assert sum(s["seconds"] for s in record["steps"] if "within" not in s) == record["total_seconds"]
+    rows = {line.split()[1]: line for line in timings.timings_text(record).splitlines()[1:-1]}
+    # the table names base image under prepare, indented two places further
+    assert rows["base"].index("base image") == rows["prepare"].index("prepare") + 2
+    assert rows["packer"].index("packer build") == rows["prepare"].index("prepare")
+
+
 def test_plain_verbose_streams_every_line():
     out, clock = io.StringIO(), FakeClock()
     view = progress.PlainProgress(out, verbose=True, summary=False, clock=clock)

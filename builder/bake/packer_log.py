@@ -34,9 +34,15 @@ PHASES = ("boot and connect", "provision", "shutdown and capture")
 class Timing:
     name: str
     seconds: float
+    # The step this one ran inside (qemu's "base image" inside "prepare"): its seconds are part of that
+    # step's, so a sum over steps counts only the outermost ones.
+    within: str | None = None
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "seconds": round(self.seconds, 1)}
+        d = {"name": self.name, "seconds": round(self.seconds, 1)}
+        if self.within:
+            d["within"] = self.within
+        return d
 
 
 def _part_name(text: str) -> str | None:

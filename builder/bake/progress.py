@@ -68,8 +68,11 @@ class Build:
 
     @contextmanager
     def step(self, name: str) -> Iterator["Build"]:
-        """Time one pipeline step; it is the current step while the block runs."""
+        """Time one pipeline step; it is the current step while the block runs. A step started inside
+        another is recorded as within it, after it (steps are listed in the order they started)."""
         outer = self.current, self.step_started
+        timing = Timing(name, 0.0, within=self.current)
+        self.steps.append(timing)
         self.current, self.step_started = name, self.clock()
         self.view._step_started(self, name)
         ok = False
@@ -82,7 +85,7 @@ class Build:
             raise
         finally:
             seconds = self.clock() - self.step_started
-            self.steps.append(Timing(name, seconds))
+            timing.seconds = seconds
             self.current, self.step_started = outer
             self.view._step_done(self, name, seconds, ok)
 

@@ -32,6 +32,11 @@ def _sections(record: dict) -> list[tuple[str, list[dict]]]:
             (("step", "steps"), ("packer phase", "packer"), ("script", "scripts"))]
 
 
+def label(item: dict) -> str:
+    """A row's name; a step inside another (recorded after it) is indented under it."""
+    return f"  {item['name']}" if item.get("within") else item["name"]
+
+
 def timings_text(record: dict, title: str = "") -> str:
     """A plain-text table of a timings record (for logs and `djbake images --show`)."""
     if not record:
@@ -41,7 +46,7 @@ def timings_text(record: dict, title: str = "") -> str:
     for kind, items in _sections(record):
         for item in items:
             share = f"{100 * item['seconds'] / total:.0f}%" if total else ""
-            rows.append((kind, item["name"], duration(item["seconds"]), share))
+            rows.append((kind, label(item), duration(item["seconds"]), share))
     rows.append(("total", "", duration(total), ""))
     widths = [max(len(r[i]) for r in rows + [("", "", "", "")]) for i in range(4)]
     widths[0] = max(widths[0], len("kind"))
@@ -66,7 +71,7 @@ def timings_table(record: dict, title: str = ""):
     for kind, items in _sections(record):
         for item in items:
             share = f"{100 * item['seconds'] / total:.0f}%" if total else ""
-            table.add_row(kind, item["name"], duration(item["seconds"]), share)
+            table.add_row(kind, label(item), duration(item["seconds"]), share)
         if items:
             table.add_section()
     table.add_row("total", "", duration(total), "", style="bold")

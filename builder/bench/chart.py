@@ -7,8 +7,10 @@ from builder.errors import UserError
 
 
 def rows(timings: dict) -> list[tuple[str, float]]:
-    """(label, seconds) to plot from a catalog timings record: pipeline steps, then per script."""
-    out = [(f"step: {s['name']}", s["seconds"]) for s in timings.get("steps", [])]
+    """(label, seconds) to plot from a catalog timings record: pipeline steps (one inside another named as
+    part of it: its bar is part of that step's, not beside it), then per script."""
+    out = [(f"step: {s['within']} > {s['name']}" if s.get("within") else f"step: {s['name']}", s["seconds"])
+           for s in timings.get("steps", [])]
     out += [(f"script: {s['name']}", s["seconds"]) for s in timings.get("scripts", [])]
     return out
 

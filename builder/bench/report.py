@@ -53,7 +53,8 @@ def build_seconds(timings: dict, leave_out: tuple[str, ...] = ("fresh-boot verif
     """A build's time from its catalog timings record, without the steps after capture.
 
     From the total, not a sum of steps: a provider's sub-steps (qemu's
-    "base image" inside "prepare") are recorded as steps of their own.
+    "base image" inside "prepare", marked `within`) are part of their step's
+    seconds, and records made before 2026-12-02 list them without the mark.
     """
     after = sum(s["seconds"] for s in timings.get("steps", []) if s["name"] in leave_out)
     return max(0.0, timings.get("total_seconds", 0.0) - after)
