@@ -69,7 +69,9 @@ def test_gunicorn_workers_run_as_django(host):
 
 
 # Each worker's dirty pages: shared with the master (forked after it imported the app) or its own.
+# A master of 0 (gunicorn not running) would list PID 0's children: an error instead.
 WORKER_PAGES = ("main=$(systemctl show -p MainPID --value gunicorn.service); "
+                "[ \"$main\" -gt 0 ] || { echo 'gunicorn.service has no main process' >&2; exit 1; }; "
                 "for p in $(pgrep -P \"$main\"); do echo \"$p $(awk '/^Shared_Dirty:/ {s = $2} "
                 "/^Private_Dirty:/ {d = $2} END {print s, d}' /proc/$p/smaps_rollup)\"; done")
 
